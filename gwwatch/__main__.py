@@ -1,0 +1,3 @@
+from gwwatch.cli import main
+
+raise SystemExit(main())

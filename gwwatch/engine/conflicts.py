@@ -1,0 +1,307 @@
+"""Findings from one slice of request space, and posture findings from Gateways and claims.
+
+Pure functions over what the graph hands them; the graph decides *when* to call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final
+
+from gwwatch.engine import hostnames, precedence
+from gwwatch.engine.findings import CRITICAL, INFO, WARNING, Finding
+from gwwatch.engine.model import Listener, ObjectRef, Route
+from gwwatch.engine.ownership import Claims, Owner
+from gwwatch.engine.precedence import Candidate, Comparison
+
+__all__ = [
+    "analyse_slice",
+    "choose_listener",
+    "claims_posture",
+    "gateway_posture",
+    "hostname_posture",
+    "safe",
+]
+
+_FIELD_LIMIT: Final = 256
+_NAME_LABEL: Final = "kubernetes.io/metadata.name"
+_REGEX_NOTE: Final = " (may overlap: RegularExpression precedence is implementation-specific)"
+_HOSTNAME_NOTE: Final = (
+    " (hostname precedence taken from the hostname the route gets on the listener; "
+    "upstream gateway-api issue 5120 is still open)"
+)
+
+
+def safe(text: object, limit: int = _FIELD_LIMIT) -> str:
+    """Tenant-supplied text made inert for a message: one line, printable, bounded."""
+    value = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def _route(ref: ObjectRef) -> str:
+    return f"{ref.kind} {safe(ref)}"
+
+
+def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> Listener | None:
+    """The listener that requests for ``hostname`` reach: the most specific that covers it.
+
+    ``hostname=None`` is a request without a hostname: only a listener without one serves it.
+    """
+    best: Listener | None = None
+    for li in listeners:
+        own = li.hostname or hostnames.ANY
+        fits = own == hostnames.ANY if hostname is None else hostnames.covers(own, hostname)
+        if fits and (best is None or hostnames.specificity(own) > hostnames.specificity(
+                best.hostname or hostnames.ANY)):
+            best = li
+    return best
+
+
+def _describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
+    text = cmp.basis
+    if cmp.step.startswith("path") or cmp.step in ("method", "headers", "query"):
+        text += f" ({winner.match.describe()} over {loser.match.describe()})"
+    elif cmp.step.startswith("hostname"):
+        text += f" ({winner.hostname} over {loser.hostname})" + _HOSTNAME_NOTE
+    if cmp.implementation_specific or precedence.involves_regex(winner.match) or (
+        precedence.involves_regex(loser.match)
+    ):
+        text += _REGEX_NOTE
+    return text
+
+
+def analyse_slice(
+    *,
+    kind: str,
+    gateway: ObjectRef,
+    listener: str,
+    hostname: str,
+    contenders: Sequence[tuple[str, Route]],
+    owner: Owner | None,
+    tenant: Callable[[str], str],
+    shares: Callable[[str, str], bool],
+) -> list[Finding]:
+    """Hijack, Shadowed and SharedHostname findings among routes contesting ``hostname``.
+
+    ``contenders`` are (the route's hostname on the listener, route) pairs, each covering
+    ``hostname``.
+    """
+    ranked = precedence.select(
+        Candidate(route, h, ri, mi, m)
+        for h, route in contenders
+        for ri, rule in enumerate(route.rules)
+        for mi, m in enumerate(rule.matches)
+    )
+    if not ranked:
+        return []
+    owner_tenant = owner.tenant if owner is not None else None
+    out: list[Finding] = []
+    hijackers: set[ObjectRef] = set()
+    where = f"on Gateway {safe(gateway)} listener {safe(listener)}"
+
+    def tenant_of(c: Candidate) -> str:
+        return tenant(c.route.ref.namespace)
+
+    def winner(req: precedence.Request, upto: int, skip: ObjectRef | None = None
+               ) -> Candidate | None:
+        for c in ranked[: upto + 1]:
+            if c.route.ref != skip and precedence.applies(kind, c.match, req):
+                return c
+        return None
+
+    # Hijack: a route outside the victim's namespace wins requests the owner's route would serve.
+    if owner is not None and owner_tenant is not None:
+        found: set[tuple[ObjectRef, ObjectRef]] = set()
+        for j, victim in enumerate(ranked):
+            if tenant_of(victim) != owner_tenant:
+                continue
+            for i in range(j):
+                taker = ranked[i]
+                pair = (taker.route.ref, victim.route.ref)
+                if taker.route.ref.namespace == victim.route.ref.namespace or pair in found:
+                    continue
+                for req in precedence.witnesses(kind, victim.match, taker.match, hostname):
+                    won = winner(req, i)
+                    if won is None or won.route.ref != taker.route.ref:
+                        continue
+                    instead = winner(req, j, skip=taker.route.ref)
+                    if instead is None or instead.route.ref != victim.route.ref:
+                        continue
+                    found.add(pair)
+                    hijackers.add(taker.route.ref)
+                    out.append(_hijack(kind, gateway, listener, hostname, won, instead, owner,
+                                       tenant_of(won), owner_tenant, shares, where))
+                    break
+    # Shadowed: every request a rule's match accepts goes to a stronger match of another route.
+    for route_ref, rules in _shadowed(kind, ranked, hostname).items():
+        for other_ref, (loser, top) in rules.items():
+            same = tenant_of(loser) == tenant_of(top)
+            cmp = precedence.compare(top, loser)
+            out.append(Finding(
+                kind="Shadowed", reason="Shadowed", severity=INFO if same else WARNING,
+                hostname=hostname, gateway=gateway, listener=listener, route=route_ref,
+                other=other_ref,
+                message=(f"{_route(route_ref)} rule {loser.rule} ({safe(loser.match.describe())})"
+                         f" can never win {safe(hostname)} {where}: {_route(other_ref)} takes all "
+                         f"of it with {_describe_basis(cmp, top, loser)}"),
+                request_space=safe(loser.match.describe()),
+                basis=cmp.basis, tenant=tenant_of(loser), other_tenant=tenant_of(top)))
+    # SharedHostname: another tenant serves disjoint requests on a hostname the owner serves.
+    if owner is not None and owner_tenant is not None:
+        owners = [c for c in ranked if tenant_of(c) == owner_tenant]
+        if owners:
+            owner_route = min((c.route for c in owners),
+                              key=lambda r: (r.created is None, r.created or "", str(r.ref)))
+            seen: set[ObjectRef] = set()
+            for c in ranked:
+                t = tenant_of(c)
+                ref = c.route.ref
+                if t == owner_tenant or ref in hijackers or ref in seen or shares(owner_tenant, t):
+                    continue
+                if _serves(kind, ranked, c, hostname):
+                    seen.add(ref)
+                    out.append(Finding(
+                        kind="SharedHostname", reason="SharesHostname", severity=WARNING,
+                        hostname=hostname, gateway=gateway, listener=listener, route=ref,
+                        other=owner_route.ref,
+                        message=(f"{_route(ref)} (tenant {safe(t)}) serves "
+                                 f"{safe(c.match.describe())} on {safe(hostname)} {where}, a "
+                                 f"hostname owned by tenant {safe(owner_tenant)} (by "
+                                 f"{owner.rule} {safe(owner.claim)}) whose "
+                                 f"{_route(owner_route.ref)} serves the rest; no request is "
+                                 f"taken, but the tenants share the hostname without an opt-in"),
+                        request_space=safe(c.match.describe()), basis="disjoint request space",
+                        tenant=t, other_tenant=owner_tenant))
+    return out
+
+
+def _hijack(kind: str, gateway: ObjectRef, listener: str, hostname: str, taker: Candidate,
+            victim: Candidate, owner: Owner, taker_tenant: str, owner_tenant: str,
+            shares: Callable[[str, str], bool], where: str) -> Finding:
+    cmp = precedence.compare(taker, victim)
+    cross = taker_tenant != owner_tenant
+    shared = cross and shares(owner_tenant, taker_tenant)
+    severity = CRITICAL if cross and not shared else WARNING
+    note = ""
+    if not cross:
+        note = " (both routes belong to one tenant)"
+    elif shared:
+        note = f" (tenant {safe(owner_tenant)} shares the hostname with {safe(taker_tenant)})"
+    space = safe(taker.match.describe())
+    return Finding(
+        kind="Hijack", reason="HijacksTraffic", severity=severity, hostname=hostname,
+        gateway=gateway, listener=listener, route=taker.route.ref, other=victim.route.ref,
+        message=(f"{_route(taker.route.ref)} (tenant {safe(taker_tenant)}) takes {safe(hostname)}"
+                 f" {space} from {_route(victim.route.ref)} (tenant {safe(owner_tenant)}, owner "
+                 f"by {owner.rule} {safe(owner.claim)}) {where}: "
+                 f"{_describe_basis(cmp, taker, victim)}{note}"),
+        request_space=space, basis=cmp.basis, tenant=taker_tenant, other_tenant=owner_tenant)
+
+
+def _shadowed(kind: str, ranked: Sequence[Candidate], hostname: str
+              ) -> dict[ObjectRef, dict[ObjectRef, tuple[Candidate, Candidate]]]:
+    """Route → (shadowing route → (first shadowed candidate, its shadower)), own slice only."""
+    out: dict[ObjectRef, dict[ObjectRef, tuple[Candidate, Candidate]]] = {}
+    by_rule: dict[tuple[ObjectRef, int], list[tuple[Candidate, Candidate | None]]] = {}
+    for i, c in enumerate(ranked):
+        if c.hostname != hostname:
+            continue
+        top = next((y for y in ranked[:i] if y.route.ref != c.route.ref
+                    and precedence.contains(kind, y.match, c.match)), None)
+        by_rule.setdefault((c.route.ref, c.rule), []).append((c, top))
+    for (route_ref, _), entries in by_rule.items():
+        if any(top is None for _, top in entries):
+            continue
+        loser, top = entries[0]
+        assert top is not None
+        out.setdefault(route_ref, {}).setdefault(top.route.ref, (loser, top))
+    return out
+
+
+def _serves(kind: str, ranked: Sequence[Candidate], c: Candidate, hostname: str) -> bool:
+    """Whether some request matching ``c`` is won by ``c``'s route."""
+    for req in precedence.witnesses(kind, c.match, c.match, hostname):
+        for other in ranked:
+            if precedence.applies(kind, other.match, req):
+                if other.route.ref == c.route.ref:
+                    return True
+                break
+    return False
+
+
+# --- posture ---------------------------------------------------------------------------------
+
+
+def gateway_posture(
+    *,
+    gateway: ObjectRef,
+    listeners: Iterable[Listener],
+    tenants_by_listener: Mapping[tuple[ObjectRef, str], set[str]],
+    gateway_tenant: str,
+) -> list[Finding]:
+    out: list[Finding] = []
+
+    def posture(reason: str, severity: str, li: Listener, message: str) -> None:
+        out.append(Finding(
+            kind="Posture", reason=reason, severity=severity,
+            hostname=li.hostname or hostnames.ANY, gateway=gateway, listener=li.name,
+            route=None, other=None, message=message, tenant=gateway_tenant))
+
+    for li in listeners:
+        name = f"listener {safe(li.name)} of {safe(li.owner.kind)} {safe(li.owner)}"
+        tenants = tenants_by_listener.get((li.owner, li.name), set())
+        open_to_others = li.allowed_from in ("All", "Selector")
+        if open_to_others and li.hostname is None and li.protocol in ("HTTP", "HTTPS", "TLS"):
+            posture("OpenListenerWithoutHostname", WARNING, li,
+                    f"{name} has no hostname and admits routes from other namespaces "
+                    f"(from: {li.allowed_from}): any of them can claim any hostname on port "
+                    f"{li.port}")
+        if li.allowed_from == "All" and len(tenants) > 1:
+            posture("SharedOpenListener", INFO, li,
+                    f"{name} admits routes from all namespaces and carries routes of "
+                    f"{len(tenants)} tenants ({safe(', '.join(sorted(tenants)))}); a Selector on "
+                    f"{_NAME_LABEL} would name who may attach")
+        if li.allowed_from == "Selector" and li.selector is not None and (
+            _NAME_LABEL not in li.selector.keys()  # noqa: SIM118
+        ):
+            keys = ", ".join(sorted(li.selector.keys())) or "(empty selector)"
+            posture("SelectorOnCustomLabel", INFO, li,
+                    f"{name} selects namespaces by {safe(keys)}, labels a namespace's own "
+                    f"admins may be able to set; {_NAME_LABEL} cannot be forged")
+    return out
+
+
+def hostname_posture(
+    *,
+    hostname: str,
+    gateways: Mapping[ObjectRef, set[str]],
+    gateway_tenant: Callable[[str], str],
+) -> list[Finding]:
+    """The same hostname served through Gateways of different tenants (per-tenant Gateways)."""
+    by_tenant: dict[str, list[ObjectRef]] = {}
+    for gw in gateways:
+        by_tenant.setdefault(gateway_tenant(gw.namespace), []).append(gw)
+    route_tenants = set().union(*gateways.values()) if gateways else set()
+    if len(by_tenant) < 2 or len(route_tenants) < 2:
+        return []
+    listing = "; ".join(f"tenant {safe(t)}: " + ", ".join(safe(g) for g in sorted(gws))
+                        for t, gws in sorted(by_tenant.items()))
+    return [Finding(
+        kind="Posture", reason="HostnameAcrossGateways", severity=WARNING, hostname=hostname,
+        gateway=None, listener=None, route=None, other=None,
+        message=(f"{safe(hostname)} is served through Gateways of {len(by_tenant)} tenants "
+                 f"({listing}): no request is taken at a Gateway, but DNS automation or ACME "
+                 f"HTTP-01 issuance can flip between them"))]
+
+
+def claims_posture(claims: Claims) -> list[Finding]:
+    out = []
+    for pattern, tenants in sorted(claims.patterns().items()):
+        if len(tenants) > 1:
+            out.append(Finding(
+                kind="Posture", reason="ConflictingClaims", severity=WARNING, hostname=pattern,
+                gateway=None, listener=None, route=None, other=None,
+                message=(f"{safe(pattern)} is claimed by {len(tenants)} tenants "
+                         f"({safe(', '.join(sorted(tenants)))}) through {claims.source}s; "
+                         f"neither claim wins until one is removed")))
+    return out

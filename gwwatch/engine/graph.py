@@ -1,0 +1,403 @@
+"""The conflict graph: who claims which hostname where, kept current one object at a time.
+
+A *claim* is a route holding a hostname on a listener. Claims live in *arenas* — (Gateway,
+port, route kind): only claims in one arena compete for requests. Within an arena the unit of
+analysis is a *slice*: the requests for one hostname ``H`` that some claim names, contested by
+every claim whose hostname covers ``H`` on the listener that ``H``'s requests reach.
+
+When one object changes the graph attaches again only the routes that can depend on it,
+and analyses again only the slices whose claims or owner can have changed: the cost follows the
+claims that share hostnames with the change, not the size of the cluster.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from gwwatch.engine import conflicts, hostnames, ownership
+from gwwatch.engine.attachment import ParentStatus, Topology, attach
+from gwwatch.engine.findings import Diff, Finding, diff
+from gwwatch.engine.model import (
+    Gateway,
+    Invalid,
+    Listener,
+    ListenerSet,
+    NamespaceInfo,
+    ObjectRef,
+    Parsed,
+    Route,
+)
+
+__all__ = ["Arena", "Claim", "ConflictGraph", "analyse"]
+
+Arena = tuple[ObjectRef, int, str]  # (gateway, port, route kind)
+Slice = tuple[Arena, str]
+
+_FAMILY = {
+    "HTTPRoute": ("HTTP", "HTTPS"),
+    "GRPCRoute": ("HTTP", "HTTPS"),
+    "TLSRoute": ("TLS", "HTTPS"),
+    "TCPRoute": ("TCP",),
+    "UDPRoute": ("UDP",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    route: ObjectRef
+    listener: Listener
+    hostname: str
+
+    @property
+    def arena(self) -> Arena:
+        assert self.listener.gateway is not None
+        return (self.listener.gateway, self.listener.port, self.route.kind)
+
+
+class _HostIndex:
+    """Hostnames → claims, with a suffix index so a wildcard finds what it covers."""
+
+    __slots__ = ("by_host", "by_suffix")
+
+    def __init__(self) -> None:
+        self.by_host: dict[str, set[Claim]] = {}
+        self.by_suffix: dict[str, set[str]] = {}
+
+    def add(self, claim: Claim) -> None:
+        bucket = self.by_host.get(claim.hostname)
+        if bucket is None:
+            bucket = self.by_host[claim.hostname] = set()
+            for parent in hostnames.parents(claim.hostname):
+                self.by_suffix.setdefault(parent, set()).add(claim.hostname)
+        bucket.add(claim)
+
+    def remove(self, claim: Claim) -> None:
+        bucket = self.by_host.get(claim.hostname)
+        if bucket is None:
+            return
+        bucket.discard(claim)
+        if not bucket:
+            del self.by_host[claim.hostname]
+            for parent in hostnames.parents(claim.hostname):
+                names = self.by_suffix.get(parent)
+                if names is not None:
+                    names.discard(claim.hostname)
+                    if not names:
+                        del self.by_suffix[parent]
+
+    def covered(self, hostname: str) -> set[str]:
+        """Hostnames present here that ``hostname`` covers (itself included when present)."""
+        if hostname == hostnames.ANY:
+            return set(self.by_host)
+        if hostnames.is_wildcard(hostname):
+            return set(self.by_suffix.get(hostnames.base(hostname), ()))
+        return {hostname} if hostname in self.by_host else set()
+
+    def covering(self, hostname: str) -> Iterator[Claim]:
+        for h in hostnames.covering(hostname):
+            yield from self.by_host.get(h, ())
+
+
+class ConflictGraph:
+    """Current objects, attachments, claims and findings; ``upsert``/``delete`` return the diff."""
+
+    def __init__(self, policy: ownership.Policy | None = None) -> None:
+        self.policy = policy or ownership.Policy()
+        self.topology = Topology()
+        self.routes: dict[ObjectRef, Route] = {}
+        self.invalid: dict[ObjectRef, Invalid] = {}
+        self.status: dict[ObjectRef, tuple[ParentStatus, ...]] = {}
+        self._routes_by_target: dict[ObjectRef, set[ObjectRef]] = {}
+        self._routes_by_ns: dict[str, set[ObjectRef]] = {}
+        self._claims_by_route: dict[ObjectRef, tuple[Claim, ...]] = {}
+        self._arenas: dict[Arena, _HostIndex] = {}
+        self._global = _HostIndex()
+        self._arenas_by_host: dict[str, Counter[Arena]] = {}
+        self._slices: dict[Slice, tuple[Finding, ...]] = {}
+        self._slices_by_host: dict[str, set[Slice]] = {}
+        self._sharing: dict[str, set[str]] = {}  # owner tenant → tenants it shares with
+        self._posture: dict[tuple[str, object], tuple[Finding, ...]] = {}
+        self._file_claims = ownership.Claims.build(
+            "ownership file",
+            ((t, h.lower()) for t, hs in self.policy.ownership.items() for h in hs),
+        )
+        self._annotation_claims = ownership.Claims("namespace annotation")
+        self._findings: dict[tuple[object, ...], Finding] = {}
+
+    # --- public API ------------------------------------------------------------------------
+
+    def findings(self) -> list[Finding]:
+        return sorted(self._findings.values(), key=Finding.sort_key)
+
+    def upsert(self, obj: Parsed) -> Diff:
+        """Add or replace one parsed object (an :class:`Invalid` replaces a valid version)."""
+        if isinstance(obj, Invalid):
+            ref = ObjectRef(obj.kind, obj.namespace, obj.name)
+            d = self._change(ref, None)
+            self.invalid[ref] = obj
+            return d
+        ref = _ref_of(obj)
+        self.invalid.pop(ref, None)
+        return self._change(ref, obj)
+
+    def delete(self, ref: ObjectRef) -> Diff:
+        """Forget an object; for a Namespace the ref is ``ObjectRef("Namespace", "", name)``."""
+        self.invalid.pop(ref, None)
+        return self._change(ref, None)
+
+    def claims(self, gateway: ObjectRef, port: int, kind: str) -> list[Claim]:
+        index = self._arenas.get((gateway, port, kind))
+        if index is None:
+            return []
+        return [c for bucket in index.by_host.values() for c in bucket]
+
+    def tenant(self, namespace: str) -> str:
+        return ownership.tenant_of(self.topology.namespace(namespace), self.policy)
+
+    def owner(self, hostname: str) -> ownership.Owner | None:
+        for claims in (self._file_claims, self._annotation_claims):
+            found = claims.owner(hostname)
+            if found is not None:
+                return found
+        oldest: tuple[object, Claim] | None = None
+        for claim in self._global.covering(hostname):
+            route = self.routes[claim.route]
+            key = (route.created is None, route.created or "", str(route.ref))
+            if oldest is None or key < oldest[0]:  # type: ignore[operator]
+                oldest = (key, claim)
+        if oldest is None:
+            return None
+        route_ref = oldest[1].route
+        return ownership.Owner(self.tenant(route_ref.namespace), "oldest route", str(route_ref))
+
+    def shares(self, owner_tenant: str, other_tenant: str) -> bool:
+        """Whether a namespace of the owner's tenant lists ``other_tenant`` in shared-with."""
+        return other_tenant.lower() in self._sharing.get(owner_tenant, ())
+
+    # --- change propagation ----------------------------------------------------------------
+
+    def _change(self, ref: ObjectRef, obj: Parsed | None) -> Diff:
+        dirty: set[Slice] = set()
+        gateways: set[ObjectRef] = set()
+        reattach: set[ObjectRef] = set()
+        hosts: set[str] = set()
+        if ref.kind in _FAMILY:
+            reattach.add(ref)
+            self._put_route(ref, obj if isinstance(obj, Route) else None)
+        elif ref.kind == "Gateway":
+            gateways |= self.topology.put_gateway(ref, obj if isinstance(obj, Gateway) else None)
+        elif ref.kind == "ListenerSet":
+            gateways |= self.topology.put_listener_set(
+                ref, obj if isinstance(obj, ListenerSet) else None)
+            reattach |= self._routes_by_target.get(ref, set())
+        elif ref.kind == "Namespace":
+            old = self.topology.namespaces.get(ref.name)
+            new = obj if isinstance(obj, NamespaceInfo) else None
+            gateways |= self.topology.put_namespace(ref.name, new)
+            reattach |= self._routes_by_ns.get(ref.name, set())
+            hosts |= self._namespace_hosts(old) | self._namespace_hosts(new)
+            self._rebuild_annotation_claims()
+            gateways |= {gw for gw in self.topology.gateways if gw.namespace == ref.name}
+        for gw in gateways:
+            reattach |= self._routes_by_target.get(gw, set())
+            for ls in self.topology.listener_sets_of(gw):
+                reattach |= self._routes_by_target.get(ls, set())
+        for route_ref in reattach:
+            for claim in self._claims_by_route.get(route_ref, ()):
+                hosts.add(claim.hostname)
+                gateways.add(claim.arena[0])
+            self._reattach(route_ref)
+            for claim in self._claims_by_route.get(route_ref, ()):
+                hosts.add(claim.hostname)
+                gateways.add(claim.arena[0])
+        for h in hosts:
+            dirty |= self._slices_under(h)
+        return self._reanalyse(dirty, gateways, hosts)
+
+    def _put_route(self, ref: ObjectRef, route: Route | None) -> None:
+        old = self.routes.pop(ref, None)
+        if old is not None:
+            for pr in old.parent_refs:
+                self._routes_by_target.get(pr.target, set()).discard(ref)
+            self._routes_by_ns.get(ref.namespace, set()).discard(ref)
+        if route is not None:
+            self.routes[ref] = route
+            for pr in route.parent_refs:
+                self._routes_by_target.setdefault(pr.target, set()).add(ref)
+            self._routes_by_ns.setdefault(ref.namespace, set()).add(ref)
+
+    def _reattach(self, ref: ObjectRef) -> None:
+        for claim in self._claims_by_route.pop(ref, ()):
+            self._arenas[claim.arena].remove(claim)
+            if not self._arenas[claim.arena].by_host:
+                del self._arenas[claim.arena]
+            self._global.remove(claim)
+            counter = self._arenas_by_host[claim.hostname]
+            counter[claim.arena] -= 1
+            if counter[claim.arena] <= 0:
+                del counter[claim.arena]
+            if not counter:
+                del self._arenas_by_host[claim.hostname]
+        route = self.routes.get(ref)
+        if route is None:
+            self.status.pop(ref, None)
+            return
+        statuses = attach(route, self.topology)
+        self.status[ref] = statuses
+        claims: list[Claim] = []
+        for st in statuses:
+            for att in st.attached:
+                if att.listener.gateway is None:
+                    continue
+                for h in att.hostnames:
+                    claim = Claim(ref, att.listener, h)
+                    if claim not in claims:
+                        claims.append(claim)
+        for claim in claims:
+            self._arenas.setdefault(claim.arena, _HostIndex()).add(claim)
+            self._global.add(claim)
+            self._arenas_by_host.setdefault(claim.hostname, Counter())[claim.arena] += 1
+        self._claims_by_route[ref] = tuple(claims)
+
+    def _slices_under(self, hostname: str) -> set[Slice]:
+        """Every slice whose hostname ``hostname`` covers, in every arena (ownership is global)."""
+        out: set[Slice] = set()
+        for h in self._global.covered(hostname) | {hostname}:
+            for arena in self._arenas_by_host.get(h, ()):
+                out.add((arena, h))
+            for arena_h in self._stale_slices(h):
+                out.add(arena_h)
+        return out
+
+    def _stale_slices(self, hostname: str) -> Iterable[Slice]:
+        # Slices that had findings but whose hostname has just left every arena.
+        return list(self._slices_by_host.get(hostname, ()))
+
+    def _namespace_hosts(self, ns: NamespaceInfo | None) -> set[str]:
+        if ns is None:
+            return set()
+        out = set(ownership.parse_list(ns.annotations.get(ownership.HOSTNAMES_ANNOTATION)))
+        for route_ref in self._routes_by_ns.get(ns.name, ()):
+            out |= {c.hostname for c in self._claims_by_route.get(route_ref, ())}
+        return out
+
+    def _rebuild_annotation_claims(self) -> None:
+        self._sharing = {}
+        for ns in self.topology.namespaces.values():
+            listed = ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
+            if listed:
+                self._sharing.setdefault(self.tenant(ns.name), set()).update(listed)
+        pairs: list[tuple[str, str]] = []
+        if self.policy.trust_annotations:
+            for ns in self.topology.namespaces.values():
+                tenant = self.tenant(ns.name)
+                for pattern in ownership.parse_list(
+                    ns.annotations.get(ownership.HOSTNAMES_ANNOTATION)
+                ):
+                    pairs.append((tenant, pattern))
+        self._annotation_claims = ownership.Claims.build("namespace annotation", pairs)
+
+    # --- analysis --------------------------------------------------------------------------
+
+    def _reanalyse(self, dirty: set[Slice], gateways: set[ObjectRef], hosts: set[str]) -> Diff:
+        before: list[Finding] = []
+        after: list[Finding] = []
+        for sl in dirty:
+            old = self._slices.pop(sl, ())
+            before.extend(old)
+            self._slices_by_host.get(sl[1], set()).discard(sl)
+            new = tuple(self._analyse_slice(*sl))
+            if new:
+                self._slices[sl] = new
+                self._slices_by_host.setdefault(sl[1], set()).add(sl)
+            after.extend(new)
+        posture_keys: set[tuple[str, object]] = {("gateway", gw) for gw in gateways}
+        posture_keys |= {("hostname", h) for h in hosts if not hostnames.is_wildcard(h)}
+        posture_keys.add(("claims", None))
+        for key in posture_keys:
+            before.extend(self._posture.pop(key, ()))
+            new = tuple(self._analyse_posture(key))
+            if new:
+                self._posture[key] = new
+            after.extend(new)
+        d = diff(before, after)
+        for f in d.removed:
+            self._findings.pop(f.identity, None)
+        for f in (*d.added, *d.changed):
+            self._findings[f.identity] = f
+        # an identity can move between slices: keep whatever the new analysis produced
+        for f in after:
+            self._findings[f.identity] = f
+        return d
+
+    def _analyse_slice(self, arena: Arena, hostname: str) -> list[Finding]:
+        index = self._arenas.get(arena)
+        if index is None or hostname not in index.by_host:
+            return []
+        gateway, port, kind = arena
+        state = self.topology.listeners(gateway)
+        if state is None:
+            return []
+        listener = conflicts.choose_listener(
+            [li for li in state.on_port(port) if li.protocol in _FAMILY[kind]], hostname)
+        if listener is None:
+            return []
+        contenders = [
+            (c.hostname, self.routes[c.route])
+            for c in index.covering(hostname)
+            if c.listener == listener
+        ]
+        if not contenders:
+            return []
+        return conflicts.analyse_slice(
+            kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
+            contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
+            shares=self.shares,
+        )
+
+    def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:
+        what, subject = key
+        if what == "gateway":
+            assert isinstance(subject, ObjectRef)
+            state = self.topology.listeners(subject)
+            if state is None:
+                return []
+            tenants_by_listener: dict[tuple[ObjectRef, str], set[str]] = {}
+            for port_kind, index in self._arenas.items():
+                if port_kind[0] != subject:
+                    continue
+                for bucket in index.by_host.values():
+                    for c in bucket:
+                        tenants_by_listener.setdefault(
+                            (c.listener.owner, c.listener.name), set()
+                        ).add(self.tenant(c.route.namespace))
+            return conflicts.gateway_posture(
+                gateway=subject, listeners=state.live, tenants_by_listener=tenants_by_listener,
+                gateway_tenant=self.tenant(subject.namespace),
+            )
+        if what == "hostname":
+            assert isinstance(subject, str)
+            gateways: dict[ObjectRef, set[str]] = {}
+            for c in self._global.by_host.get(subject, ()):
+                gateways.setdefault(c.arena[0], set()).add(self.tenant(c.route.namespace))
+            return conflicts.hostname_posture(
+                hostname=subject, gateways=gateways, gateway_tenant=self.tenant)
+        return conflicts.claims_posture(
+            self._file_claims if self._file_claims else self._annotation_claims)
+
+
+def _ref_of(obj: Gateway | ListenerSet | Route | NamespaceInfo) -> ObjectRef:
+    if isinstance(obj, NamespaceInfo):
+        return ObjectRef("Namespace", "", obj.name)
+    return obj.ref
+
+
+def analyse(objects: Iterable[Parsed], policy: ownership.Policy | None = None) -> ConflictGraph:
+    """A graph built from scratch: Namespaces and parents first, routes last (one pass each)."""
+    graph = ConflictGraph(policy)
+    order = {NamespaceInfo: 0, Gateway: 1, ListenerSet: 2, Route: 3, Invalid: 4}
+    for obj in sorted(objects, key=lambda o: order[type(o)]):
+        graph.upsert(obj)
+    return graph
