@@ -175,6 +175,28 @@ def analyse_slice(
     return out
 
 
+def unreachable_claims(
+    *,
+    claims: Iterable[tuple[ObjectRef, Listener, str]],
+    gateway: ObjectRef,
+    hostname: str,
+    listener: Listener,
+) -> list[Finding]:
+    """Routes attached to a listener that never sees ``hostname``: a more specific one takes it."""
+    out = []
+    for route, attached_to, route_tenant in claims:
+        out.append(Finding(
+            kind="Shadowed", reason="ListenerShadowed", severity=WARNING, hostname=hostname,
+            gateway=gateway, listener=attached_to.name, route=route, other=None,
+            message=(f"{_route(route)} is attached to listener {safe(attached_to.name)} of "
+                     f"Gateway {safe(gateway)} with hostname {safe(hostname)}, but requests for "
+                     f"{safe(hostname)} reach listener {safe(listener.name)} "
+                     f"({safe(listener.hostname or 'no hostname')}), the more specific one: "
+                     f"the route never receives them"),
+            basis="more specific listener hostname", tenant=route_tenant))
+    return out
+
+
 def _hijack(kind: str, gateway: ObjectRef, listener: str, hostname: str, taker: Candidate,
             victim: Candidate, owner: Owner, taker_tenant: str, owner_tenant: str,
             shares: Callable[[str, str], bool], where: str) -> Finding:
@@ -192,8 +214,8 @@ def _hijack(kind: str, gateway: ObjectRef, listener: str, hostname: str, taker: 
         kind="Hijack", reason="HijacksTraffic", severity=severity, hostname=hostname,
         gateway=gateway, listener=listener, route=taker.route.ref, other=victim.route.ref,
         message=(f"{_route(taker.route.ref)} (tenant {safe(taker_tenant)}) takes {safe(hostname)}"
-                 f" {space} from {_route(victim.route.ref)} (tenant {safe(owner_tenant)}, owner "
-                 f"by {owner.rule} {safe(owner.claim)}) {where}: "
+                 f" {space} from {_route(victim.route.ref)} (tenant {safe(owner_tenant)}, owner of "
+                 f"the hostname by {owner.rule} {safe(owner.claim)}) {where}: "
                  f"{_describe_basis(cmp, taker, victim)}{note}"),
         request_space=space, basis=cmp.basis, tenant=taker_tenant, other_tenant=owner_tenant)
 

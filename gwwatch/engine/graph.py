@@ -349,9 +349,16 @@ class ConflictGraph:
             for c in index.covering(hostname)
             if c.listener == listener
         ]
+        reached = {route.ref for _, route in contenders}
+        elsewhere = {c.route: c.listener for c in index.by_host[hostname]
+                     if c.listener != listener and c.route not in reached}
+        unreachable = conflicts.unreachable_claims(
+            claims=[(ref, li, self.tenant(ref.namespace)) for ref, li in sorted(
+                elsewhere.items(), key=lambda item: item[0])],
+            gateway=gateway, hostname=hostname, listener=listener)
         if not contenders:
-            return []
-        return conflicts.analyse_slice(
+            return unreachable
+        return unreachable + conflicts.analyse_slice(
             kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
             contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
             shares=self.shares,

@@ -287,7 +287,9 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
         if not name or not _NAME_RE.match(name) or len(name) > 253:
             raise _Malformed(f"metadata.name {_show(meta.get('name'))} is not a valid name")
         if kind == "Namespace":
-            return NamespaceInfo(name, _str_map(meta, "labels"), _str_map(meta, "annotations"))
+            # The API server always sets this label to the name; manifests usually omit it.
+            labels = {**_str_map(meta, "labels"), "kubernetes.io/metadata.name": name}
+            return NamespaceInfo(name, labels, _str_map(meta, "annotations"))
         if not namespace:
             namespace = "default"  # manifests often omit it; kubectl applies to "default"
         created = meta.get("creationTimestamp")
