@@ -124,6 +124,9 @@ class ConflictGraph:
             ((t, h.lower()) for t, hs in self.policy.ownership.items() for h in hs),
         )
         self._annotation_claims = ownership.Claims("namespace annotation")
+        self._claims_stale = False  # annotation claims and sharing wait for their next reader
+        self._listener_namespaces: dict[tuple[ObjectRef, ObjectRef, str], Counter[str]] = {}
+        self._deferred: tuple[set[Slice], set[ObjectRef], set[str]] | None = None
         self._findings: dict[tuple[object, ...], Finding] = {}
 
     # --- public API ------------------------------------------------------------------------
@@ -157,6 +160,7 @@ class ConflictGraph:
         return ownership.tenant_of(self.topology.namespace(namespace), self.policy)
 
     def owner(self, hostname: str) -> ownership.Owner | None:
+        self._refresh_claims()
         for claims in (self._file_claims, self._annotation_claims):
             found = claims.owner(hostname)
             if found is not None:
@@ -174,6 +178,7 @@ class ConflictGraph:
 
     def shares(self, owner_tenant: str, other_tenant: str) -> bool:
         """Whether a namespace of the owner's tenant lists ``other_tenant`` in shared-with."""
+        self._refresh_claims()
         return other_tenant.lower() in self._sharing.get(owner_tenant, ())
 
     # --- change propagation ----------------------------------------------------------------
@@ -198,7 +203,7 @@ class ConflictGraph:
             gateways |= self.topology.put_namespace(ref.name, new)
             reattach |= self._routes_by_ns.get(ref.name, set())
             hosts |= self._namespace_hosts(old) | self._namespace_hosts(new)
-            self._rebuild_annotation_claims()
+            self._claims_stale = True
             gateways |= {gw for gw in self.topology.gateways if gw.namespace == ref.name}
         for gw in gateways:
             reattach |= self._routes_by_target.get(gw, set())
@@ -212,6 +217,24 @@ class ConflictGraph:
             for claim in self._claims_by_route.get(route_ref, ()):
                 hosts.add(claim.hostname)
                 gateways.add(claim.arena[0])
+        if self._deferred is not None:
+            self._deferred[1].update(gateways)
+            self._deferred[2].update(hosts)
+            return Diff((), (), ())
+        for h in hosts:
+            dirty |= self._slices_under(h)
+        return self._reanalyse(dirty, gateways, hosts)
+
+    def load(self, objects: Iterable[Parsed]) -> Diff:
+        """Upsert many objects, analysing once at the end (a cold start or a re-list)."""
+        self._deferred = (set(), set(), set())
+        try:
+            for obj in objects:
+                self.upsert(obj)
+        finally:
+            _, gateways, hosts = self._deferred
+            self._deferred = None
+        dirty: set[Slice] = set()
         for h in hosts:
             dirty |= self._slices_under(h)
         return self._reanalyse(dirty, gateways, hosts)
@@ -230,6 +253,13 @@ class ConflictGraph:
 
     def _reattach(self, ref: ObjectRef) -> None:
         for claim in self._claims_by_route.pop(ref, ()):
+            key = (claim.arena[0], claim.listener.owner, claim.listener.name)
+            per_ns = self._listener_namespaces[key]
+            per_ns[ref.namespace] -= 1
+            if per_ns[ref.namespace] <= 0:
+                del per_ns[ref.namespace]
+            if not per_ns:
+                del self._listener_namespaces[key]
             self._arenas[claim.arena].remove(claim)
             if not self._arenas[claim.arena].by_host:
                 del self._arenas[claim.arena]
@@ -256,6 +286,8 @@ class ConflictGraph:
                     if claim not in claims:
                         claims.append(claim)
         for claim in claims:
+            key = (claim.arena[0], claim.listener.owner, claim.listener.name)
+            self._listener_namespaces.setdefault(key, Counter())[ref.namespace] += 1
             self._arenas.setdefault(claim.arena, _HostIndex()).add(claim)
             self._global.add(claim)
             self._arenas_by_host.setdefault(claim.hostname, Counter())[claim.arena] += 1
@@ -283,7 +315,10 @@ class ConflictGraph:
             out |= {c.hostname for c in self._claims_by_route.get(route_ref, ())}
         return out
 
-    def _rebuild_annotation_claims(self) -> None:
+    def _refresh_claims(self) -> None:
+        if not self._claims_stale:
+            return
+        self._claims_stale = False
         self._sharing = {}
         for ns in self.topology.namespaces.values():
             listed = ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
@@ -372,14 +407,10 @@ class ConflictGraph:
             if state is None:
                 return []
             tenants_by_listener: dict[tuple[ObjectRef, str], set[str]] = {}
-            for port_kind, index in self._arenas.items():
-                if port_kind[0] != subject:
-                    continue
-                for bucket in index.by_host.values():
-                    for c in bucket:
-                        tenants_by_listener.setdefault(
-                            (c.listener.owner, c.listener.name), set()
-                        ).add(self.tenant(c.route.namespace))
+            for li in state.live:
+                per_ns = self._listener_namespaces.get((subject, li.owner, li.name))
+                if per_ns:
+                    tenants_by_listener[(li.owner, li.name)] = {self.tenant(ns) for ns in per_ns}
             return conflicts.gateway_posture(
                 gateway=subject, listeners=state.live, tenants_by_listener=tenants_by_listener,
                 gateway_tenant=self.tenant(subject.namespace),
@@ -391,6 +422,7 @@ class ConflictGraph:
                 gateways.setdefault(c.arena[0], set()).add(self.tenant(c.route.namespace))
             return conflicts.hostname_posture(
                 hostname=subject, gateways=gateways, gateway_tenant=self.tenant)
+        self._refresh_claims()
         return conflicts.claims_posture(
             self._file_claims if self._file_claims else self._annotation_claims)
 
@@ -405,6 +437,5 @@ def analyse(objects: Iterable[Parsed], policy: ownership.Policy | None = None) -
     """A graph built from scratch: Namespaces and parents first, routes last (one pass each)."""
     graph = ConflictGraph(policy)
     order = {NamespaceInfo: 0, Gateway: 1, ListenerSet: 2, Route: 3, Invalid: 4}
-    for obj in sorted(objects, key=lambda o: order[type(o)]):
-        graph.upsert(obj)
+    graph.load(sorted(objects, key=lambda o: order[type(o)]))
     return graph
