@@ -42,8 +42,9 @@ _SERVED_VERSIONS: Final = {
     "HTTPRoute": ("v1", "v1beta1"),
     "GRPCRoute": ("v1",),
     "TLSRoute": ("v1", "v1alpha2", "v1alpha3"),
-    "TCPRoute": ("v1alpha2",),
-    "UDPRoute": ("v1alpha2",),
+    # v1.6.1 serves (and stores) TCPRoute and UDPRoute as v1 in both channels.
+    "TCPRoute": ("v1", "v1alpha2"),
+    "UDPRoute": ("v1", "v1alpha2"),
     "ListenerSet": ("v1",),
 }
 # Limits from the CRDs of the pinned release (v1.6.1): a longer list is malformed input.
