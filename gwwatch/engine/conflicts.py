@@ -34,7 +34,9 @@ _HOSTNAME_NOTE: Final = (
 
 def safe(text: object, limit: int = _FIELD_LIMIT) -> str:
     """Tenant-supplied text made inert for a message: one line, printable, bounded."""
-    value = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    value = str(text)
+    if not value.isprintable():
+        value = "".join(ch if ch.isprintable() else "?" for ch in value)
     return value if len(value) <= limit else value[: limit - 3] + "..."
 
 

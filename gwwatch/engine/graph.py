@@ -391,8 +391,8 @@ class ConflictGraph:
             claims=[(ref, li, self.tenant(ref.namespace)) for ref, li in sorted(
                 elsewhere.items(), key=lambda item: item[0])],
             gateway=gateway, hostname=hostname, listener=listener)
-        if not contenders:
-            return unreachable
+        if len({route.ref for _, route in contenders}) < 2:
+            return unreachable  # one route alone contests nothing
         return unreachable + conflicts.analyse_slice(
             kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
             contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
