@@ -59,6 +59,9 @@ _MAX_BACKENDS: Final = 16
 _NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HEADER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 _KNOWN_PROTOCOLS: Final = ("HTTP", "HTTPS", "TLS", "TCP", "UDP")
+# HTTPMethod enum (httproute_types.go); any other value is UnsupportedValue.
+_HTTP_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+                        "PATCH")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -563,6 +566,8 @@ def _parse_http_match(raw: object, where: str) -> tuple[Match, str | None]:
     else:
         unsupported = f"{where}.path.type {_show(path_type)} is not supported"
     method = _opt_str(item, "method", where)
+    if method is not None and method not in _HTTP_METHODS:
+        unsupported = unsupported or f"{where}.method {_show(method)} is not supported"
     headers, unsup_h = _value_matches(item.get("headers"), f"{where}.headers", lower=True)
     query, unsup_q = _value_matches(item.get("queryParams"), f"{where}.queryParams", lower=False)
     if path_type == "PathPrefix" and len(path_value) > 1 and path_value.endswith("/"):
