@@ -1,7 +1,8 @@
 """Command line: ``gwwatch scan`` (offline analysis of manifests) and friends.
 
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 usage or input
-errors (argparse's own usage errors exit 2 as well).
+errors (argparse's own usage errors exit 2 as well). ``gwwatch explain``: 0 a route serves the
+request, 1 none does, 2 usage or input errors.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from gwwatch import __version__, manifests, report
+from gwwatch import __version__, explain_cli, manifests, report
 from gwwatch.engine import ConflictGraph, ObjectRef, Policy, analyse, at_or_above, parse
+from gwwatch.engine import explain as resolve
 from gwwatch.engine.model import Invalid, NamespaceInfo, Parsed
 from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
 
@@ -56,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                       default="critical",
                       help="exit 1 when a finding is at or above this severity "
                            "(default: %(default)s)")
+    explain = sub.add_parser(
+        "explain", help="who serves one request at a Gateway, and why",
+        description="Trace one request through a Gateway: the listener it reaches, the route "
+                    "rule that serves it, and the precedence step on which every other "
+                    "candidate lost. Exit 0 when a route serves it, 1 when none does.")
+    _add_analysis_options(explain)
+    explain_cli.add_arguments(explain)
     return parser
 
 
@@ -108,12 +117,29 @@ def _scan(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
+def _explain(args: argparse.Namespace) -> int:
+    graph, _ = load_graph(args)
+    try:
+        query = explain_cli.query_from_args(args, graph)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    answer = resolve.explain(graph, gateway=query.gateway, port=query.port,
+                             protocol=query.protocol, request=query.request, sni=query.sni)
+    if args.output == "json":
+        sys.stdout.write(json.dumps(explain_cli.render_json(answer), indent=2) + "\n")
+    else:
+        sys.stdout.write(explain_cli.render_text(answer, query))
+    return EXIT_OK if answer.winner is not None else EXIT_FINDINGS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "scan":
             return _scan(args)
+        if args.command == "explain":
+            return _explain(args)
     except UsageError as exc:
         print(f"gwwatch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

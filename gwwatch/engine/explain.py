@@ -1,0 +1,281 @@
+"""Who serves one request at a Gateway, and why: the resolution behind ``gwwatch explain``.
+
+Pure: it reads a :class:`~gwwatch.engine.graph.ConflictGraph` and answers with an
+:class:`Explanation`. It re-implements no rule: the listener comes from
+``conflicts.choose_listener``, the candidates from the graph's claims, their order and the words
+for it from ``precedence`` (and ``conflicts``' basis wording) — the same code that writes the
+findings' messages, so ``explain`` and a finding can never disagree about who wins or why.
+
+Steps, as a Gateway does them:
+
+1. the listeners of the Gateway (its own and those of the ListenerSets it accepted) on the port,
+   whose protocol carries the request (HTTP/HTTPS for HTTP and gRPC, TLS/HTTPS for TLS, TCP, UDP);
+2. among them the one with the most specific hostname covering the request's hostname (the SNI
+   for TLS); over HTTPS, when the SNI and the Host header pick different listeners, the request
+   is misdirected (HTTP 421);
+3. the routes of the kind that attached to that listener, each with the most specific of its
+   hostnames there that matches the request, and their matches that accept the request;
+4. the first of those in precedence order serves it; every other one lost on some step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from gwwatch.engine import conflicts, hostnames, precedence
+from gwwatch.engine.graph import ConflictGraph
+from gwwatch.engine.model import Backend, Listener, ObjectRef
+from gwwatch.engine.precedence import Candidate, Comparison, Request
+
+__all__ = [
+    "LISTENER_PROTOCOLS",
+    "MISDIRECTED",
+    "NO_LISTENER",
+    "NO_ROUTE",
+    "PROTOCOLS",
+    "ROUTE_KINDS",
+    "SERVED",
+    "Explanation",
+    "Lost",
+    "default_port",
+    "explain",
+    "normalise_host",
+]
+
+PROTOCOLS: Final = ("http", "grpc", "tls", "tcp", "udp")
+# Listener protocols that carry a request of each kind. A TLS request reaching an HTTPS listener
+# is terminated there, and no TLSRoute can attach to it: it is still the listener SNI selects.
+LISTENER_PROTOCOLS: Final = {
+    "http": ("HTTP", "HTTPS"),
+    "grpc": ("HTTP", "HTTPS"),
+    "tls": ("TLS", "HTTPS"),
+    "tcp": ("TCP",),
+    "udp": ("UDP",),
+}
+ROUTE_KINDS: Final = {
+    "http": "HTTPRoute",
+    "grpc": "GRPCRoute",
+    "tls": "TLSRoute",
+    "tcp": "TCPRoute",
+    "udp": "UDPRoute",
+}
+
+# Outcomes
+SERVED: Final = "served"  # a route rule serves the request
+NO_ROUTE: Final = "no-route"  # a listener takes it, no route match accepts it (HTTP 404)
+NO_LISTENER: Final = "no-listener"  # no listener on the port takes it
+MISDIRECTED: Final = "misdirected"  # HTTPS: SNI and Host select different listeners (HTTP 421)
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A candidate that accepts the request but ranks below the winner, and the deciding step."""
+
+    candidate: Candidate
+    comparison: Comparison
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    gateway: ObjectRef
+    port: int
+    protocol: str  # one of PROTOCOLS
+    host: str | None  # the request's hostname (SNI for TLS); None: by address
+    sni: str | None  # HTTPS: the SNI that selected the listener
+    outcome: str  # SERVED | NO_ROUTE | NO_LISTENER | MISDIRECTED
+    listener: Listener | None
+    listener_basis: str  # why this listener (or why none)
+    winner: Candidate | None
+    basis: str  # why the winner won (or why nothing did)
+    lost: tuple[Lost, ...]  # the other candidates, in precedence order
+
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        if self.winner is None:
+            return ()
+        return self.winner.route.rules[self.winner.rule].backends
+
+
+def normalise_host(host: str | None) -> str | None:
+    """The hostname routing sees: lower case, without ``:port``; an IP address counts as none.
+
+    ``Port value within the Host header MUST not be considered`` (HTTPRouteHostnameIntersection);
+    a request by IP address reaches only listeners and routes without hostnames.
+    """
+    if host is None:
+        return None
+    text = host.strip().lower().rstrip(".")
+    if text.startswith("["):  # [v6]:port
+        return None
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return text or None
+    return None
+
+
+def default_port(graph: ConflictGraph, gateway: ObjectRef) -> int | None:
+    """The port of the Gateway's first listener (how the conformance suite picks it, too)."""
+    gw = graph.topology.gateways.get(gateway)
+    return gw.listeners[0].port if gw is not None and gw.listeners else None
+
+
+def _listener_name(li: Listener) -> str:
+    owner = "" if li.owner.kind == "Gateway" else f" of {li.owner.kind} {li.owner}"
+    return f"{li.name}{owner} ({li.hostname or 'no hostname'})"
+
+
+def _pick_listener(
+    fitting: Sequence[Listener], host: str | None, *, port: int, what: str
+) -> tuple[Listener | None, str]:
+    """``conflicts.choose_listener`` plus the words for its choice."""
+    chosen = conflicts.choose_listener(fitting, host)
+    named = "a request without a hostname" if host is None else host
+    if chosen is None:
+        have = ", ".join(_listener_name(li) for li in fitting)
+        if host is None:
+            return None, f"no {what} listener on port {port} without a hostname ({have})"
+        return None, f"no {what} listener on port {port} covers {host} ({have})"
+    own = chosen.hostname or hostnames.ANY
+    others = [
+        li for li in fitting if li is not chosen
+        and (li.hostname or hostnames.ANY) != own
+        and (hostnames.matches(li.hostname or hostnames.ANY, host) if host is not None
+             else li.hostname is None)
+    ]
+    if not others:
+        basis = f"the only {what} listener on port {port} that takes {named}"
+    else:
+        over = ", ".join(_listener_name(li) for li in others)
+        basis = f"the most specific listener hostname on port {port} covering {named} (over {over})"
+    return chosen, basis
+
+
+def _fail(gateway: ObjectRef, port: int, protocol: str, host: str | None, sni: str | None,
+          outcome: str, listener: Listener | None, listener_basis: str, basis: str
+          ) -> Explanation:
+    return Explanation(gateway, port, protocol, host, sni, outcome, listener, listener_basis,
+                       None, basis, ())
+
+
+def explain(
+    graph: ConflictGraph,
+    *,
+    gateway: ObjectRef,
+    port: int,
+    protocol: str,
+    request: Request,
+    sni: str | None = None,
+) -> Explanation:
+    """Resolve ``request`` arriving at ``gateway``:``port``.
+
+    ``request.host`` is the Host header (HTTP), ``:authority`` (gRPC) or the SNI (TLS); it is
+    normalised with :func:`normalise_host`. ``sni`` matters only when HTTPS listeners take the
+    request: ``None`` means the client sent the Host as SNI, as clients do.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}")
+    kind = ROUTE_KINDS[protocol]
+    host = normalise_host(request.host)
+    if protocol in ("tcp", "udp"):
+        host = None
+    request = Request(host=host, path=request.path, method=request.method,
+                      headers=request.headers, query=request.query, service=request.service,
+                      grpc_method=request.grpc_method)
+    state = graph.topology.listeners(gateway)
+    if state is None:
+        return _fail(gateway, port, protocol, host, None, NO_LISTENER, None,
+                     f"Gateway {gateway} not found", "no Gateway")
+    on_port = state.on_port(port)
+    fitting = [li for li in on_port if li.protocol in LISTENER_PROTOCOLS[protocol]]
+    what = "/".join(LISTENER_PROTOCOLS[protocol])
+    if not fitting:
+        have = ", ".join(sorted({li.protocol for li in on_port}))
+        why = (f"no {what} listener on port {port}" +
+               (f" (only {have})" if have else ""))
+        return _fail(gateway, port, protocol, host, None, NO_LISTENER, None, why,
+                     "no listener takes the request")
+    if protocol in ("tcp", "udp"):
+        # Hostnames mean nothing here; listeners of one protocol on a port would conflict.
+        listener: Listener | None = fitting[0]
+        listener_basis = f"the {fitting[0].protocol} listener on port {port}"
+    else:
+        https = protocol in ("http", "grpc") and all(li.protocol == "HTTPS" for li in fitting)
+        tls_name: str | None = None
+        if https:
+            tls_name = host if sni is None else normalise_host(sni)
+        listener, listener_basis = _pick_listener(
+            fitting, tls_name if https else host, port=port,
+            what="/".join(sorted({li.protocol for li in fitting})))
+        if https and listener is not None and tls_name != host:
+            by_host = conflicts.choose_listener(fitting, host)
+            if by_host is not None and by_host is not listener:
+                return _fail(
+                    gateway, port, protocol, host, tls_name, MISDIRECTED, listener,
+                    f"SNI {tls_name or '(none)'} selects listener {_listener_name(listener)}",
+                    f"misdirected request (HTTP 421): Host {host or '(address)'} belongs to "
+                    f"listener {_listener_name(by_host)}, not to the one the SNI selected")
+            listener_basis += f"; SNI {tls_name or '(none)'}, Host {host or '(address)'}"
+        elif sni is not None and not https:
+            listener_basis += f"; SNI {sni} ignored: no HTTPS listener on port {port}"
+        sni = tls_name
+    if listener is None:
+        return _fail(gateway, port, protocol, host, sni, NO_LISTENER, None,
+                     listener_basis, "no listener takes the request")
+    if protocol not in ("http", "grpc"):
+        sni = None
+    candidates, attached, for_host = _candidates(graph, gateway, port, kind, listener, request)
+    ranked = precedence.select(candidates)
+    if not ranked:
+        if not attached:
+            why = f"no {kind} is attached to listener {listener.name}"
+        elif not for_host:
+            why = (f"none of the {attached} {kind}(s) on listener {listener.name} has a hostname "
+                   f"matching {host or 'a request without a hostname'}")
+        else:
+            why = (f"{for_host} {kind}(s) on listener {listener.name} match the hostname, but "
+                   f"none of their matches accepts the request")
+        return _fail(gateway, port, protocol, host, sni, NO_ROUTE, listener, listener_basis, why)
+    winner, *rest = ranked
+    lost: list[Lost] = []
+    seen = {(winner.route.ref, winner.rule)}
+    for c in rest:  # one entry per rule: its best match that accepts the request
+        if (c.route.ref, c.rule) in seen:
+            continue
+        seen.add((c.route.ref, c.rule))
+        lost.append(Lost(c, precedence.compare(winner, c)))
+    if lost:
+        # The findings' own wording of a comparison, so both say the same thing.
+        basis = conflicts._describe_basis(lost[0].comparison, winner, lost[0].candidate)
+    else:
+        basis = f"the only {kind} match on the listener that accepts the request"
+    return Explanation(gateway, port, protocol, host, sni, SERVED, listener, listener_basis,
+                       winner, basis, tuple(lost))
+
+
+def _candidates(graph: ConflictGraph, gateway: ObjectRef, port: int, kind: str,
+                listener: Listener, request: Request) -> tuple[list[Candidate], int, int]:
+    """Matches on ``listener`` that accept ``request``; also how many routes are attached
+    there and how many of them have a hostname matching the request."""
+    hosts_by_route: dict[ObjectRef, list[str]] = {}
+    for claim in graph.claims(gateway, port, kind):
+        if claim.listener == listener:
+            hosts_by_route.setdefault(claim.route, []).append(claim.hostname)
+    out: list[Candidate] = []
+    for_host = 0
+    for ref, hosts in sorted(hosts_by_route.items()):
+        route = graph.routes.get(ref)
+        hostname = precedence.best_hostname(hosts, request.host)
+        if route is None or hostname is None:
+            continue
+        for_host += 1
+        for ri, rule in enumerate(route.rules):
+            for mi, match in enumerate(rule.matches):
+                if precedence.applies(kind, match, request):
+                    out.append(Candidate(route, hostname, ri, mi, match))
+    return out, len(hosts_by_route), for_host
