@@ -511,7 +511,8 @@ def _parse_parent_ref(raw: object, where: str, route_namespace: str) -> ParentRe
     port = _opt_int(item, "port", where)
     if port is not None and not 1 <= port <= 65535:
         raise _Malformed(f"{where}.port {port} is not a port number")
-    return ParentRef(group or GATEWAY_GROUP, kind, namespace, name,
+    # An explicit "" is the core API group (a mesh Service parent), not the default group.
+    return ParentRef(group, kind, namespace, name,
                      _opt_str(item, "sectionName", where), port)
 
 
