@@ -67,8 +67,11 @@ class TestParentRef:
         pytest.param({"kind": "Service"}, id="kind-Service"),
         pytest.param({"group": "example.com"}, id="other-group"),
         pytest.param({"group": "", "kind": "Service"}, id="core-Service"),
+        pytest.param({"group": ""}, id="core-group-Gateway"),
     ])
     def test_parent_that_is_not_a_gateway(self, extra: dict[str, str]) -> None:
+        """Only gateway.networking.k8s.io Gateways (and ListenerSets) are parents here; an
+        explicit empty group is the core API group, which has no Gateway kind."""
         st = _one(b.gateway(), b.http_route("r", parents=[{**b.parent(), **extra}]))
         assert (st.accepted, st.reason) == (False, NO_MATCHING_PARENT)
 
