@@ -1,0 +1,10 @@
+"""Integration tests run against a real kube-apiserver + etcd (see tests/controlplane)."""
+
+from tests.controlplane.fixtures import (  # noqa: F401  (fixtures and hook, by name)
+    control_plane,
+    kr8s_api,
+    kubeconfig,
+    namespace,
+    pytest_runtest_makereport,
+    sa_kubeconfig,
+)
