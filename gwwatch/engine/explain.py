@@ -12,7 +12,10 @@ Steps, as a Gateway does them:
    whose protocol carries the request (HTTP/HTTPS for HTTP and gRPC, TLS/HTTPS for TLS, TCP, UDP);
 2. among them the one with the most specific hostname covering the request's hostname (the SNI
    for TLS); over HTTPS, when the SNI and the Host header pick different listeners, the request
-   is misdirected (HTTP 421);
+   is misdirected (HTTP 421). gateway_types.go (Listener.Hostname): "If another Listener has an
+   exact match or more specific wildcard entry, the Gateway SHOULD return a 421"; when the SNI's
+   listener does not match the Host and "no other Listener matches the Host, the Gateway MUST
+   return a 404" — here: routing goes on on the SNI's listener, where no route can match;
 3. the routes of the kind that attached to that listener, each with the most specific of its
    hostnames there that matches the request, and their matches that accept the request;
 4. the first of those in precedence order serves it; every other one lost on some step.
