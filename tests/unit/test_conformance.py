@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from gwwatch import cli, explain_cli, report
+from gwwatch import cli, explain_cli, manifests, report
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import ObjectRef
@@ -97,6 +97,16 @@ def _analysed(test: str) -> tuple[ConflictGraph, dict[str, Any], list[str]]:
     args = cli.build_parser().parse_args(["scan", *paths])
     graph, where = cli.load_graph(args)
     assert not graph.invalid, f"{test}: objects the engine refused: {graph.invalid}"
+    # Nothing the corpus holds may be skipped silently (as TCPRoute/UDPRoute v1 once were).
+    declared = sorted(
+        f"{src.obj['kind']} {src.obj['metadata']['namespace']}/{src.obj['metadata']['name']}"
+        for src in manifests.load(paths)
+        if isinstance(src.obj, dict) and src.obj.get("kind") in (
+            "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+    )
+    known = sorted(f"{ref.kind} {ref}" for ref in (
+        *graph.topology.gateways, *graph.topology.listener_sets, *graph.routes))
+    assert declared == known, f"{test}: objects the engine ignored: {set(declared) - set(known)}"
     return graph, report.scan_json(graph, where), paths
 
 
