@@ -200,11 +200,13 @@ def render_text(e: resolve.Explanation, q: Query) -> str:
         lines.append(f"listener: none: {e.listener_basis}")
     w = e.winner
     if w is None:
-        status = {resolve.MISDIRECTED: "421", resolve.NO_ROUTE: "404"}.get(e.outcome)
-        if e.protocol in ("http", "grpc") and e.outcome == resolve.NO_LISTENER:
-            status = "404"
-        if e.protocol == "grpc" and status == "404":
-            status = "404 (gRPC Unimplemented)"
+        status = {
+            "http": "421" if e.outcome == resolve.MISDIRECTED else "404",
+            "grpc": "421" if e.outcome == resolve.MISDIRECTED else "gRPC Unimplemented",
+            "tls": "connection rejected",
+            "tcp": "connection refused",
+            "udp": "datagram dropped",
+        }.get(e.protocol)
         lines.append(f"route: none{f' ({status})' if status else ''}: {e.basis}")
     else:
         lines.append(f"route: {_route_words(w)}")

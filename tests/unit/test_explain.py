@@ -439,7 +439,7 @@ class TestProtocols:
         code, text, _ = run(capsys, path, "--gateway", GW, "--host", "rpc.example.com",
                             "--grpc", "echo.Echo/Other")
         assert code == 1
-        assert "route: none (404 (gRPC Unimplemented))" in text
+        assert "route: none (gRPC Unimplemented)" in text
 
     def test_grpc_metadata(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         path = write(
@@ -471,6 +471,8 @@ class TestProtocols:
         assert out["candidates"][0]["lostOn"] == "less specific hostname than team-b/exact"
         code, out = run_json(capsys, path, "--gateway", GW, "--tls", "--host", "x.example.org")
         assert code == 1 and out["route"] is None
+        code, text, _ = run(capsys, path, "--gateway", GW, "--tls", "--host", "x.example.org")
+        assert "route: none (connection rejected)" in text
         code, text, _ = run(capsys, path, "--gateway", GW, "--tls", "--host", "db.example.com")
         assert text.splitlines()[0] == "TLS SNI db.example.com -> Gateway infra/gw port 443"
 
