@@ -18,6 +18,7 @@ __all__ = [
     "analyse_slice",
     "choose_listener",
     "claims_posture",
+    "describe_basis",
     "gateway_posture",
     "hostname_posture",
     "safe",
@@ -59,7 +60,8 @@ def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> List
     return best
 
 
-def _describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
+def describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
+    """Why ``winner`` beats ``loser``, in the words findings and ``explain`` share."""
     text = cmp.basis
     if cmp.step.startswith("path") or cmp.step in ("method", "headers", "query"):
         text += f" ({winner.match.describe()} over {loser.match.describe()})"
@@ -145,7 +147,7 @@ def analyse_slice(
                 other=other_ref,
                 message=(f"{_route(route_ref)} rule {loser.rule} ({safe(loser.match.describe())})"
                          f" can never win {safe(hostname)} {where}: {_route(other_ref)} takes all "
-                         f"of it with {_describe_basis(cmp, top, loser)}"),
+                         f"of it with {describe_basis(cmp, top, loser)}"),
                 request_space=safe(loser.match.describe()),
                 basis=cmp.basis, tenant=tenant_of(loser), other_tenant=tenant_of(top)))
     # SharedHostname: another tenant serves disjoint requests on a hostname the owner serves.
@@ -218,7 +220,7 @@ def _hijack(kind: str, gateway: ObjectRef, listener: str, hostname: str, taker: 
         message=(f"{_route(taker.route.ref)} (tenant {safe(taker_tenant)}) takes {safe(hostname)}"
                  f" {space} from {_route(victim.route.ref)} (tenant {safe(owner_tenant)}, owner of "
                  f"the hostname by {owner.rule} {safe(owner.claim)}) {where}: "
-                 f"{_describe_basis(cmp, taker, victim)}{note}"),
+                 f"{describe_basis(cmp, taker, victim)}{note}"),
         request_space=space, basis=cmp.basis, tenant=taker_tenant, other_tenant=owner_tenant)
 
 

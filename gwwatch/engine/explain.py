@@ -254,7 +254,7 @@ def explain(
         lost.append(Lost(c, precedence.compare(winner, c)))
     if lost:
         # The findings' own wording of a comparison, so both say the same thing.
-        basis = conflicts._describe_basis(lost[0].comparison, winner, lost[0].candidate)
+        basis = conflicts.describe_basis(lost[0].comparison, winner, lost[0].candidate)
     else:
         basis = f"the only {kind} match on the listener that accepts the request"
     return Explanation(gateway, port, protocol, host, sni, SERVED, listener, listener_basis,
