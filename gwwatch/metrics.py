@@ -1,0 +1,218 @@
+"""Prometheus metrics (prefix ``gwwatch_``), in one registry per controller instance.
+
+Two kinds of families:
+
+- **Engine state** (findings, routes, attachments, invalid objects) is exported by a collector
+  that reads an immutable :class:`Snapshot`. The event loop builds the snapshot and swaps it in
+  with one assignment; the exposition (in a worker thread) only ever reads a finished one, so a
+  scrape never races the engine.
+- **Controller activity** (watch events, restarts, re-lists, reconcile latency, status writes,
+  Events, leadership) uses ordinary counters, gauges and histograms, every label combination
+  known in advance initialised to 0 (controller-runtime's ``initMetrics``), so ``rate()`` and
+  absence alerts work from the first scrape.
+
+Cardinality: aggregate families carry bounded labels only. ``gwwatch_finding_info`` carries the
+hostname and both routes — an alert must say *who* — and exists only while the finding does,
+capped at ``max_finding_series`` series (critical first); what does not fit is counted in
+``gwwatch_findings_dropped``.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gwwatch import __version__
+from gwwatch.engine import Finding
+from gwwatch.engine.findings import KINDS, SEVERITIES
+
+__all__ = ["STATUS_RESULTS", "Metrics", "Snapshot"]
+
+STATUS_RESULTS: Final = ("updated", "conflict", "invalid", "forbidden", "error")
+EVENT_RESULTS: Final = ("created", "updated", "skipped", "error", "dropped")
+# Reconciles are cheap (one object through the incremental graph): most take well under 10 ms.
+_RECONCILE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                             1.0, 2.5)
+_LABEL_LIMIT: Final = 253
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Engine state as metrics see it; built in the event loop, read by the scrape."""
+
+    findings: tuple[Finding, ...] = ()
+    routes: tuple[tuple[tuple[str, str, str], int], ...] = ()  # (kind, state, reason) → n
+    attachments: tuple[tuple[tuple[str, str], int], ...] = ()  # (gateway, listener) → n
+    invalid: tuple[tuple[str, int], ...] = ()  # kind → n
+    built_at: float = field(default=0.0, compare=False)
+
+
+def _label(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= _LABEL_LIMIT else text[:_LABEL_LIMIT]
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, max_finding_series: int) -> None:
+        self.max_finding_series = max_finding_series
+        self.snapshot = Snapshot()
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # dynamic: do not let the registry call collect() at registration
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot  # one read: everything below uses this immutable value
+        by_kind = GaugeMetricFamily(
+            "gwwatch_findings", "Current findings by kind and severity.",
+            labels=("kind", "severity"))
+        counts = {(k, s): 0 for k in KINDS for s in SEVERITIES}
+        for f in snap.findings:
+            counts[(f.kind, f.severity)] = counts.get((f.kind, f.severity), 0) + 1
+        for (k, s), n in sorted(counts.items()):
+            by_kind.add_metric((k, s), n)
+        yield by_kind
+        info = GaugeMetricFamily(
+            "gwwatch_finding_info",
+            "One series per current finding (value 1): who takes what from whom. Capped; see "
+            "gwwatch_findings_dropped.",
+            labels=("kind", "reason", "severity", "hostname", "gateway", "listener", "route",
+                    "other", "tenant", "other_tenant"))
+        ordered = sorted(snap.findings, key=Finding.sort_key)
+        kept = ordered[: self.max_finding_series]
+        seen: set[tuple[str, ...]] = set()
+        for f in kept:
+            labels = (f.kind, f.reason, f.severity, _label(f.hostname), _label(f.gateway or ""),
+                      _label(f.listener or ""), _label(f.route or ""), _label(f.other or ""),
+                      _label(f.tenant or ""), _label(f.other_tenant or ""))
+            if labels not in seen:  # findings differ by route kind; the series must not clash
+                seen.add(labels)
+                info.add_metric(labels, 1)
+        yield info
+        dropped = GaugeMetricFamily(
+            "gwwatch_findings_dropped",
+            "Current findings without a gwwatch_finding_info series (over the cap).")
+        dropped.add_metric((), len(ordered) - len(kept))
+        yield dropped
+        routes = GaugeMetricFamily(
+            "gwwatch_routes", "Routes by kind and attachment state (attached, partial, "
+            "detached, invalid) with the first refusal reason.",
+            labels=("kind", "state", "reason"))
+        for (kind, state, reason), n in snap.routes:
+            routes.add_metric((kind, state, reason), n)
+        yield routes
+        attached = GaugeMetricFamily(
+            "gwwatch_attachments", "Routes attached per Gateway listener.",
+            labels=("gateway", "listener"))
+        for (gateway, listener), n in snap.attachments:
+            attached.add_metric((_label(gateway), _label(listener)), n)
+        yield attached
+        invalid = GaugeMetricFamily(
+            "gwwatch_invalid_objects", "Objects gwwatch cannot parse (skipped), by kind.",
+            labels=("kind",))
+        for kind, n in snap.invalid:
+            invalid.add_metric((kind,), n)
+        yield invalid
+
+
+class Metrics:
+    """Every family of one controller instance; implements the runtime's observer hooks."""
+
+    def __init__(self, *, max_finding_series: int = 1000,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self._state = _SnapshotCollector(max_finding_series)
+        r.register(self._state)
+        self.watch_events = Counter(
+            "gwwatch_watch_events", "Watch events received, by kind and event type.",
+            ("kind", "type"), registry=r)
+        self.watch_restarts = Counter(
+            "gwwatch_watch_restarts", "Watches or lists that failed or expired and were "
+            "started again, by kind and reason.", ("kind", "reason"), registry=r)
+        self.relists = Counter(
+            "gwwatch_relists", "Completed full lists (the first included), by kind.",
+            ("kind",), registry=r)
+        self.last_sync = Gauge(
+            "gwwatch_last_sync_timestamp_seconds",
+            "Unix time of the last successful list of a kind (time() minus this is the age "
+            "of the last full sync).", ("kind",), registry=r)
+        self.reconcile = Histogram(
+            "gwwatch_reconcile_duration_seconds",
+            "Time to apply one changed object to the conflict graph.", ("kind",),
+            buckets=_RECONCILE_BUCKETS, registry=r)
+        self.reconcile_errors = Counter(
+            "gwwatch_reconcile_errors", "Objects whose analysis raised (a bug; logged).",
+            ("kind",), registry=r)
+        self.status_writes = Counter(
+            "gwwatch_status_writes", "Route status writes by result (updated, conflict, "
+            "invalid, forbidden, error).", ("result",), registry=r)
+        self.events = Counter(
+            "gwwatch_events", "Kubernetes Events written, by type and result.",
+            ("type", "result"), registry=r)
+        self.leader = Gauge(
+            "gwwatch_leader", "1 when this replica holds the Lease (writes status and "
+            "Events).", registry=r)
+        self.ready = Gauge(
+            "gwwatch_ready", "1 once every watched kind has been listed and analysed.",
+            registry=r)
+        self.build_info = Gauge(
+            "gwwatch_build_info", "Build information (value 1).",
+            ("version", "python_version"), registry=r)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        for result in STATUS_RESULTS:
+            self.status_writes.labels(result)
+        for etype in ("Warning", "Normal"):
+            for result in EVENT_RESULTS:
+                self.events.labels(etype, result)
+
+    # --- engine state ----------------------------------------------------------------------
+
+    def publish(self, snapshot: Snapshot) -> None:
+        self._state.snapshot = snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._state.snapshot
+
+    # --- observer hooks (reflector, status writer, event recorder, graph worker) ------------
+
+    def kind_known(self, kind: str) -> None:
+        """Create a kind's series at 0 so rates and absence checks work from the start."""
+        for etype in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+            self.watch_events.labels(kind, etype)
+        self.relists.labels(kind)
+        self.reconcile_errors.labels(kind)
+
+    def watch_event(self, kind: str, event_type: str) -> None:
+        self.watch_events.labels(kind, event_type).inc()
+
+    def watch_restart(self, kind: str, reason: str) -> None:
+        self.watch_restarts.labels(kind, reason).inc()
+
+    def relisted(self, kind: str, when: float) -> None:
+        self.relists.labels(kind).inc()
+        self.last_sync.labels(kind).set(when)
+
+    def reconciled(self, kind: str, seconds: float) -> None:
+        self.reconcile.labels(kind).observe(seconds)
+
+    def reconcile_failed(self, kind: str) -> None:
+        self.reconcile_errors.labels(kind).inc()
+
+    def status_write(self, result: str) -> None:
+        self.status_writes.labels(result).inc()
+
+    def event(self, event_type: str, result: str) -> None:
+        self.events.labels(event_type, result).inc()
+
+    def leading(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready.set(1 if ready else 0)

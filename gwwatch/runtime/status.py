@@ -1,0 +1,445 @@
+"""gwwatch's own entries in a route's ``status.parents`` (DESIGN.md section 5).
+
+``status.parents`` is an atomic list shared with the Gateway implementation, so it is never
+server-side-applied: gwwatch reads the route, changes **only the entries whose controllerName is
+its own**, and writes the whole status back with the route's resourceVersion (a ``409`` means
+someone wrote first: read again, compute again, retry). Other controllers' entries keep their
+content and their positions; ours are replaced in place, appended when new, and removed when
+nothing is left to say.
+
+The computation is pure and has no server: :func:`wanted_entries` (findings → conditions per
+parentRef) and :func:`desired_parents` (current list + wanted entries → new list). The writer
+around it (:class:`StatusWriter`) is layered like httpx's client: :meth:`StatusWriter.write_status`
+→ :meth:`StatusWriter._write_retrying_conflicts` → :meth:`StatusWriter._write_once`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import structlog
+
+from gwwatch.engine import Finding, ObjectRef, ParentStatus
+from gwwatch.engine.model import GATEWAY_GROUP, ParentRef
+from gwwatch.runtime import errors
+from gwwatch.runtime.backoff import Backoff
+from gwwatch.runtime.kube import Kube
+from gwwatch.runtime.resources import Resource
+from gwwatch.runtime.store import resource_version
+
+__all__ = [
+    "CONTROLLER_NAME_RE",
+    "DEFAULT_CONTROLLER_NAME",
+    "HOSTNAME_CONFLICT",
+    "MAX_CONDITIONS",
+    "MAX_CONDITION_MESSAGE",
+    "MAX_PARENTS",
+    "TRAFFIC_HIJACKED",
+    "ConditionSpec",
+    "Entry",
+    "Outcome",
+    "StatusWriter",
+    "bound",
+    "desired_parents",
+    "fingerprint",
+    "now_rfc3339",
+    "ours",
+    "parent_ref_json",
+    "wanted_entries",
+]
+
+log = structlog.get_logger("gwwatch.status")
+
+DEFAULT_CONTROLLER_NAME: Final = "gwwatch.io/conflict-watcher"
+# The CRD's pattern for controllerName: DOMAIN "/" PATH.
+CONTROLLER_NAME_RE: Final = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+    r"/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$")
+HOSTNAME_CONFLICT: Final = "gwwatch.io/HostnameConflict"
+TRAFFIC_HIJACKED: Final = "gwwatch.io/TrafficHijacked"
+# Limits of the v1.6.1 CRDs (status.parents maxItems, conditions maxItems, message maxLength).
+MAX_PARENTS: Final = 32
+MAX_CONDITIONS: Final = 8
+MAX_CONDITION_MESSAGE: Final = 32768
+
+# The offender's condition reason per finding kind; a stronger reason wins when several apply.
+_OFFENDER_REASON: Final = {
+    "Hijack": "HijacksTraffic",
+    "Shadowed": "Shadowed",
+    "SharedHostname": "SharesHostname",
+}
+_REASON_RANK: Final = {"HijacksTraffic": 0, "Shadowed": 1, "SharesHostname": 2}
+VICTIM_REASON: Final = "HijackedByRoute"
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionSpec:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What gwwatch wants to say about one parentRef of a route."""
+
+    parent_ref: Mapping[str, Any]
+    conditions: tuple[ConditionSpec, ...]
+
+
+# --- pure: what to say ---------------------------------------------------------------------
+
+
+def bound(text: str, limit: int) -> str:
+    """One line of printable text, at most ``limit`` characters (tenant data stays inert)."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    if len(flat) <= limit:
+        return flat
+    suffix = " [truncated]"
+    return flat[: max(0, limit - len(suffix))] + suffix
+
+
+def parent_ref_json(pr: ParentRef) -> dict[str, Any]:
+    """A ParentReference with every defaulted field spelled out (so equality is stable)."""
+    out: dict[str, Any] = {"group": pr.group, "kind": pr.kind, "namespace": pr.namespace,
+                           "name": pr.name}
+    if pr.section_name is not None:
+        out["sectionName"] = pr.section_name
+    if pr.port is not None:
+        out["port"] = pr.port
+    return out
+
+
+def _ref_key(raw: object, route_namespace: str) -> tuple[object, ...]:
+    """Identity of a parentRef as written in status, defaults applied."""
+    ref = raw if isinstance(raw, Mapping) else {}
+    return (
+        ref.get("group", GATEWAY_GROUP) or GATEWAY_GROUP,
+        ref.get("kind", "Gateway") or "Gateway",
+        ref.get("namespace") or route_namespace,
+        ref.get("name"),
+        ref.get("sectionName"),
+        ref.get("port"),
+    )
+
+
+def _parents_for(finding: Finding, parents: Sequence[ParentStatus]) -> list[ParentStatus]:
+    """The parentRefs through which the route takes part in ``finding``: those attached to the
+    finding's listener, else (defensively) any attached to its Gateway."""
+    on_listener = [
+        ps for ps in parents
+        if ps.accepted and ps.gateway == finding.gateway and any(
+            a.listener.name == finding.listener and a.listener.gateway == finding.gateway
+            for a in ps.attached)
+    ]
+    if on_listener:
+        return on_listener
+    return [ps for ps in parents if ps.accepted and ps.gateway == finding.gateway]
+
+
+def _combine(ctype: str, reasons_and_findings: list[tuple[str, Finding]]) -> ConditionSpec:
+    ordered = sorted(reasons_and_findings,
+                     key=lambda rf: (_REASON_RANK.get(rf[0], 9), rf[1].sort_key()))
+    reason = ordered[0][0]
+    messages = list(dict.fromkeys(f.message for _, f in ordered))
+    if len(messages) == 1:
+        text = messages[0]
+    else:
+        text = f"{len(messages)} findings: " + " | ".join(
+            f"({i}) {m}" for i, m in enumerate(messages, 1))
+    return ConditionSpec(ctype, reason, bound(text, MAX_CONDITION_MESSAGE))
+
+
+def wanted_entries(
+    route: ObjectRef, findings: Iterable[Finding], parents: Sequence[ParentStatus]
+) -> list[Entry]:
+    """Our entries for ``route``: per parentRef, ``HostnameConflict`` when the route is the
+    offender of a finding and ``TrafficHijacked`` when it is a hijack's victim."""
+    per_parent: dict[int, dict[str, list[tuple[str, Finding]]]] = {}
+    for f in findings:
+        if f.route == route and f.kind in _OFFENDER_REASON:
+            ctype, reason = HOSTNAME_CONFLICT, _OFFENDER_REASON[f.kind]
+        elif f.other == route and f.kind == "Hijack":
+            ctype, reason = TRAFFIC_HIJACKED, VICTIM_REASON
+        else:
+            continue
+        for ps in _parents_for(f, parents):
+            index = parents.index(ps)
+            per_parent.setdefault(index, {}).setdefault(ctype, []).append((reason, f))
+    out: list[Entry] = []
+    for index in sorted(per_parent):
+        by_type = per_parent[index]
+        conditions = tuple(_combine(t, by_type[t]) for t in (HOSTNAME_CONFLICT, TRAFFIC_HIJACKED)
+                           if t in by_type)
+        out.append(Entry(parent_ref_json(parents[index].parent_ref), conditions))
+    return out
+
+
+# --- pure: the new list --------------------------------------------------------------------
+
+
+def ours(parents: Sequence[Mapping[str, Any]], controller: str) -> list[Mapping[str, Any]]:
+    return [p for p in parents if isinstance(p, Mapping) and p.get("controllerName") == controller]
+
+
+def desired_parents(
+    current: Sequence[Mapping[str, Any]],
+    wanted: Sequence[Entry],
+    *,
+    controller: str,
+    route_namespace: str,
+    generation: int,
+    now: str,
+    remembered: Sequence[Mapping[str, Any]] = (),
+) -> tuple[list[Mapping[str, Any]], int]:
+    """The new ``status.parents`` and how many of our entries did not fit in 32.
+
+    Other controllers' entries are kept as they are, where they are. Ours are rewritten in
+    place, new ones appended, the rest removed. A condition keeps its ``lastTransitionTime``
+    while its status stays the same (it is always ``True``: we remove rather than say False);
+    ``remembered`` (what we wrote last) supplies it when someone else dropped our entry.
+    """
+    old_ours: dict[tuple[object, ...], Mapping[str, Any]] = {}
+    for entry in (*ours(current, controller), *remembered):
+        old_ours.setdefault(_ref_key(entry.get("parentRef"), route_namespace), entry)
+    new_ours: dict[tuple[object, ...], dict[str, Any]] = {}
+    for want in wanted:
+        key = _ref_key(want.parent_ref, route_namespace)
+        if key in new_ours or not want.conditions:
+            continue
+        old = old_ours.get(key, {})
+        old_conditions = {c.get("type"): c for c in old.get("conditions") or ()
+                          if isinstance(c, Mapping)}
+        conditions = []
+        for spec in want.conditions[:MAX_CONDITIONS]:
+            prev = old_conditions.get(spec.type)
+            since = now
+            if prev is not None and prev.get("status") == "True" and prev.get(
+                    "lastTransitionTime"):
+                since = str(prev["lastTransitionTime"])
+            conditions.append({
+                "type": spec.type,
+                "status": "True",
+                "reason": spec.reason,
+                "message": bound(spec.message, MAX_CONDITION_MESSAGE),
+                "lastTransitionTime": since,
+                "observedGeneration": generation,
+            })
+        new_ours[key] = {"parentRef": dict(want.parent_ref), "controllerName": controller,
+                         "conditions": conditions}
+    out: list[Mapping[str, Any]] = []
+    placed: set[tuple[object, ...]] = set()
+    for entry in current:
+        if isinstance(entry, Mapping) and entry.get("controllerName") == controller:
+            key = _ref_key(entry.get("parentRef"), route_namespace)
+            if key in new_ours and key not in placed:
+                out.append(new_ours[key])
+                placed.add(key)
+        else:
+            out.append(entry)
+    dropped = 0
+    for key, entry in new_ours.items():
+        if key in placed:
+            continue
+        if len(out) >= MAX_PARENTS:
+            dropped += 1
+            continue
+        out.append(entry)
+    return out, dropped
+
+
+def fingerprint(entries: Iterable[Mapping[str, Any]]) -> list[tuple[object, ...]]:
+    """What our entries say, without their timestamps: to tell a drop from a change."""
+    out: list[tuple[object, ...]] = []
+    for e in entries:
+        conds = tuple(
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"),
+             c.get("observedGeneration"))
+            for c in e.get("conditions") or () if isinstance(c, Mapping))
+        out.append((repr(e.get("parentRef")), conds))
+    return out
+
+
+def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
+    return datetime.datetime.fromtimestamp(clock(), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the writer ----------------------------------------------------------------------------
+
+
+class View(Protocol):
+    """What the status writer reads of the engine's state (the graph worker provides it)."""
+
+    def findings_for(self, route: ObjectRef) -> tuple[Finding, ...]: ...
+
+    def parents_of(self, route: ObjectRef) -> tuple[ParentStatus, ...]: ...
+
+
+class Outcome:
+    UNCHANGED: Final = "unchanged"
+    UPDATED: Final = "updated"
+    GONE: Final = "gone"
+    CONFLICT: Final = "conflict"  # retries exhausted
+    INVALID: Final = "invalid"  # 422, terminal
+    FORBIDDEN: Final = "forbidden"
+    ERROR: Final = "error"
+    DEFERRED: Final = "deferred"  # restoring a dropped entry, waiting for its backoff
+    RESULTS: Final = ("updated", "conflict", "invalid", "forbidden", "error")
+
+
+class StatusObserver(Protocol):
+    def status_write(self, result: str) -> None: ...
+
+
+@dataclass(slots=True)
+class _Restore:
+    backoff: Backoff
+    not_before: float = 0.0
+
+
+class StatusWriter:
+    """Brings one route's ``status.parents`` to what the findings say (leader only)."""
+
+    MAX_CONFLICT_RETRIES: Final = 5
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        controller: str,
+        view: View,
+        resource_of: Callable[[str], Resource | None],
+        read_cached: Callable[[ObjectRef], Mapping[str, Any] | None],
+        observer: StatusObserver,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube = kube
+        self.controller = controller
+        self.view = view
+        self.resource_of = resource_of
+        self.read_cached = read_cached
+        self.observer = observer
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._written: dict[ObjectRef, list[Mapping[str, Any]]] = {}
+        self._restores: dict[ObjectRef, _Restore] = {}
+
+    def retry_in(self, route: ObjectRef) -> float:
+        """Seconds until a deferred restore of ``route`` may run."""
+        restore = self._restores.get(route)
+        return max(0.0, restore.not_before - self._clock()) if restore else 0.0
+
+    async def write_status(self, route: ObjectRef) -> str:
+        """Reconcile one route; returns an :class:`Outcome`. Raises only for errors worth a
+        retry with backoff (:class:`errors.Transient`, :class:`errors.Forbidden`, exhausted
+        conflicts); a ``422`` is logged and counted, and not retried."""
+        try:
+            outcome = await self._write_retrying_conflicts(route)
+        except errors.Unprocessable as exc:
+            self.observer.status_write(Outcome.INVALID)
+            log.error("status_rejected", error=str(exc))
+            return Outcome.INVALID
+        except errors.Forbidden:
+            self.observer.status_write(Outcome.FORBIDDEN)
+            raise
+        except errors.Conflict:
+            self.observer.status_write(Outcome.CONFLICT)
+            raise
+        except errors.ApiError:
+            self.observer.status_write(Outcome.ERROR)
+            raise
+        if outcome == Outcome.UPDATED:
+            self.observer.status_write(Outcome.UPDATED)
+        return outcome
+
+    async def _write_retrying_conflicts(self, route: ObjectRef) -> str:
+        obj = self.read_cached(route)
+        for attempt in range(self.MAX_CONFLICT_RETRIES):
+            if obj is None:
+                obj = await self._read(route)
+                if obj is None:
+                    self.forget(route)
+                    return Outcome.GONE
+            try:
+                return await self._write_once(route, obj)
+            except errors.Conflict:
+                log.debug("status_conflict", attempt=attempt)
+                self.observer.status_write(Outcome.CONFLICT)
+                obj = None  # read it again
+            except errors.NotFound:
+                self.forget(route)
+                return Outcome.GONE
+        raise errors.Conflict(f"status of {route} kept changing under us", code=409)
+
+    async def _read(self, route: ObjectRef) -> Mapping[str, Any] | None:
+        resource = self.resource_of(route.kind)
+        if resource is None:
+            return None
+        try:
+            return await self.kube.request("GET", resource.object_path(route.namespace,
+                                                                        route.name))
+        except errors.NotFound:
+            return None
+
+    async def _write_once(self, route: ObjectRef, obj: Mapping[str, Any]) -> str:
+        resource = self.resource_of(route.kind)
+        if resource is None:
+            return Outcome.GONE
+        status = obj.get("status")
+        status = status if isinstance(status, Mapping) else {}
+        raw_parents = status.get("parents")
+        current = [p for p in raw_parents if isinstance(p, Mapping)] if isinstance(
+            raw_parents, list) else []
+        meta = obj.get("metadata")
+        meta = meta if isinstance(meta, Mapping) else {}
+        generation = meta.get("generation")
+        wanted = wanted_entries(route, self.view.findings_for(route), self.view.parents_of(route))
+        parents, dropped = desired_parents(
+            current, wanted, controller=self.controller, route_namespace=route.namespace,
+            generation=generation if isinstance(generation, int) else 0,
+            now=now_rfc3339(self._wall_clock), remembered=self._written.get(route, ()))
+        mine = ours(parents, self.controller)
+        if parents == current:
+            self._written[route] = mine
+            if not mine:
+                self.forget(route)
+            return Outcome.UNCHANGED
+        if dropped:
+            log.warning("status_parents_full", dropped=dropped, limit=MAX_PARENTS)
+        # Someone else removed or altered what we wrote while our view did not change: restore
+        # it, but with backoff, so a controller that keeps dropping it does not make us spin.
+        written = self._written.get(route)
+        if (written is not None and fingerprint(written) == fingerprint(mine)
+                and fingerprint(ours(current, self.controller)) != fingerprint(mine)):
+            restore = self._restores.get(route)
+            if restore is None:
+                restore = self._restores[route] = _Restore(
+                    Backoff(initial=1.0, maximum=300.0, reset_after=600.0, clock=self._clock))
+            now = self._clock()
+            if now < restore.not_before:
+                return Outcome.DEFERRED
+            restore.not_before = now + restore.backoff.next()
+            log.info("status_entry_restored", retry_not_before_s=round(restore.not_before - now,
+                                                                        2))
+        body = copy.deepcopy(dict(obj))
+        body["status"] = {**status, "parents": parents}
+        await self.kube.request(
+            "PUT", resource.object_path(route.namespace, route.name, "status"), body=body)
+        log.info("status_written", ours=len(mine), parents=len(parents),
+                 resource_version=resource_version(obj))
+        self._written[route] = mine
+        if not mine:
+            self.forget(route, keep_restores=True)
+        return Outcome.UPDATED
+
+    def forget(self, route: ObjectRef, *, keep_restores: bool = False) -> None:
+        self._written.pop(route, None)
+        if not keep_restores:
+            self._restores.pop(route, None)
