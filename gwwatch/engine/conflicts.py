@@ -60,6 +60,20 @@ def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> List
     return best
 
 
+def _own_hostname(c: Candidate) -> str:
+    """The route's own hostname behind the one it got on the listener (``ANY`` if none)."""
+    own = [h for h in c.route.hostnames if hostnames.covers(h, c.hostname)]
+    return max(own, key=hostnames.specificity) if own else hostnames.ANY
+
+
+def _own_rank(c: Candidate) -> tuple[int, int]:
+    """Hostname precedence by the route's own hostname; 0 for kinds without hostnames."""
+    if c.route.kind not in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
+        return (0, 0)
+    own = _own_hostname(c)
+    return (hostnames.precise_length(own), 0 if own == hostnames.ANY else len(own))
+
+
 def describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
     """Why ``winner`` beats ``loser``, in the words findings and ``explain`` share."""
     text = cmp.basis
@@ -67,6 +81,11 @@ def describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
         text += f" ({winner.match.describe()} over {loser.match.describe()})"
     elif cmp.step.startswith("hostname"):
         text += f" ({winner.hostname} over {loser.hostname})" + _HOSTNAME_NOTE
+    if not cmp.step.startswith("hostname") and _own_rank(loser) > _own_rank(winner):
+        # Ranked by the routes' own hostnames (gateway-api PR 5212) the loser would win.
+        text += (f" (both get {safe(winner.hostname)} on the listener; by their own hostnames, "
+                 f"{safe(_own_hostname(loser))} over {safe(_own_hostname(winner))}, the other "
+                 f"route would win: upstream gateway-api issue 5120 is still open)")
     if cmp.implementation_specific or precedence.involves_regex(winner.match) or (
         precedence.involves_regex(loser.match)
     ):
