@@ -41,9 +41,9 @@ def default_namespace() -> str:
 
 
 def default_identity() -> str:
-    """client-go's convention: hostname (the Pod name) plus a random suffix, so a restarted
-    process never mistakes its predecessor's Lease for its own."""
-    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    """client-go's convention: the Pod name (``POD_NAME``, else the hostname) plus a random
+    suffix, so a restarted process never mistakes its predecessor's Lease for its own."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 class Settings(BaseSettings):
@@ -62,15 +62,17 @@ class Settings(BaseSettings):
     tenant_label: str = DEFAULT_TENANT_LABEL
     # Claims in Namespace annotations (gwwatch.io/hostnames) count; whoever can annotate a
     # namespace can then claim hostnames — switch off where that is too many people.
-    trust_annotations: bool = True
-    # A ConfigMap in gwwatch's namespace: each key a tenant, each value its hostnames
-    # (comma/space/newline separated). Overrides annotations. None: no ownership file.
+    trust_namespace_annotations: bool = True
+    # A ConfigMap in gwwatch's namespace holding platform-owned claims, which override
+    # annotations: a key ending in .yaml/.yml/.json holds the `scan --ownership` file format
+    # (tenant -> [hostnames]); any other key is a tenant, its value hostnames separated by
+    # commas, spaces or newlines. None: no ownership ConfigMap.
     ownership_configmap: str | None = None
     # gwwatch's own namespace (its Lease and ownership ConfigMap live here).
     namespace: str = Field(default_factory=default_namespace)
 
     # --- leader election (client-go defaults) --------------------------------------------
-    leader_elect: bool = True
+    leader_election: bool = True
     lease_name: str = "gwwatch"
     lease_namespace: str | None = None  # None: ``namespace``
     identity: str = Field(default_factory=default_identity)

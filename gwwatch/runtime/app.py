@@ -63,7 +63,7 @@ class App:
         self.event_jobs: asyncio.Queue[events.EventJob] = asyncio.Queue(_EVENT_QUEUE)
         self.worker = GraphWorker(
             policy=Policy(tenant_label=settings.tenant_label or None,
-                          trust_annotations=settings.trust_annotations),
+                          trust_annotations=settings.trust_namespace_annotations),
             stores=self.stores, queue=self.objects,
             # Metrics need no sink: their snapshot is rebuilt lazily when scraped.
             sinks=[self._status_sink, self._events_sink],
@@ -79,7 +79,7 @@ class App:
                              port=settings.metrics_port, ready=self.readiness,
                              refresh=self._refresh_snapshot)
         self.elector: LeaderElector | None = None
-        if settings.leader_elect:
+        if settings.leader_election:
             self.elector = LeaderElector(
                 LeaseConfig(settings.lease_name, settings.lease_ns, settings.identity,
                             settings.lease_duration_seconds, settings.renew_deadline_seconds,
@@ -100,7 +100,7 @@ class App:
     async def run(self) -> None:
         """Run until cancelled; on cancellation the Lease is released (when held)."""
         log.info("starting", controller_name=self.settings.controller_name,
-                 identity=self.settings.identity, leader_election=self.settings.leader_elect)
+                 identity=self.settings.identity, leader_election=self.settings.leader_election)
         await self.server.start()
         try:
             async with asyncio.TaskGroup() as tg:

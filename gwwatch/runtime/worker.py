@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
+import yaml
 
 from gwwatch.engine import ConflictGraph, Diff, Finding, ObjectRef, ParentStatus, Policy, parse
 from gwwatch.engine.findings import diff as findings_diff
@@ -56,19 +57,39 @@ Sink = Callable[[Change], None]
 
 
 def ownership_from_configmap(obj: Mapping[str, Any] | None) -> dict[str, tuple[str, ...]]:
-    """``data``: tenant → hostnames separated by commas, spaces or newlines."""
+    """Platform-owned claims from the ownership ConfigMap's ``data``.
+
+    A key ending in ``.yaml``/``.yml``/``.json`` holds the ``scan --ownership`` file (a mapping
+    tenant → list of hostnames); any other key is a tenant and its value the hostnames,
+    separated by commas, spaces or newlines. Malformed parts are logged and skipped.
+    """
     if obj is None:
         return {}
     data = obj.get("data")
     if not isinstance(data, Mapping):
         return {}
-    out: dict[str, tuple[str, ...]] = {}
-    for tenant, value in data.items():
-        if isinstance(value, str):
-            hosts = tuple(dict.fromkeys(h.lower() for h in re.split(r"[\s,]+", value) if h))
-            if hosts:
-                out[str(tenant)] = hosts
-    return out
+    out: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if not isinstance(value, str):
+            continue
+        if str(key).endswith((".yaml", ".yml", ".json")):
+            try:
+                doc = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                log.warning("ownership_unreadable", key=str(key), error=str(exc)[:200])
+                continue
+            if not isinstance(doc, Mapping):
+                log.warning("ownership_unreadable", key=str(key), error="not a mapping")
+                continue
+            for tenant, hosts in doc.items():
+                if isinstance(hosts, list):
+                    out.setdefault(str(tenant), []).extend(str(h) for h in hosts)
+                elif isinstance(hosts, str):
+                    out.setdefault(str(tenant), []).extend(re.split(r"[\s,]+", hosts))
+        else:
+            out.setdefault(str(key), []).extend(re.split(r"[\s,]+", value))
+    return {t: tuple(dict.fromkeys(h.strip().lower() for h in hs if h.strip()))
+            for t, hs in out.items() if any(h.strip() for h in hs)}
 
 
 class GraphWorker:
