@@ -20,6 +20,7 @@ from gwwatch.engine import ConflictGraph, ObjectRef, Policy, analyse, at_or_abov
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.model import Invalid, NamespaceInfo, Parsed
 from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
+from gwwatch.runtime import command
 
 __all__ = ["build_parser", "load_graph", "main"]
 
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "candidate lost. Exit 0 when a route serves it, 1 when none does.")
     _add_analysis_options(explain)
     explain_cli.add_arguments(explain)
+    run = sub.add_parser(
+        "run", help="watch a cluster: status conditions, Events and metrics on findings",
+        description="Run the controller: watch Gateway API objects, report findings on the "
+                    "routes involved (status conditions, Events) and as Prometheus metrics. "
+                    "Every flag overrides its GWWATCH_* environment variable.")
+    command.add_arguments(run)
     return parser
 
 
@@ -140,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scan(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "run":
+            return command.run(args)
     except UsageError as exc:
         print(f"gwwatch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
