@@ -257,6 +257,7 @@ async def test_status_subresource_is_validated_by_the_crd(kr8s_api: Any, namespa
     assert entry["parentRef"]["name"] == "shared"
     assert entry["conditions"][0]["reason"] == "HijacksTraffic"
     generation = route.raw["metadata"]["generation"]
+    assert generation == 1  # a status write does not bump the generation
 
     invalid = {
         "reason with a space": (parents_status(condition(reason="Hijacks Traffic")), "reason"),
