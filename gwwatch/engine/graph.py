@@ -138,6 +138,9 @@ class ConflictGraph:
         """Add or replace one parsed object (an :class:`Invalid` replaces a valid version)."""
         if isinstance(obj, Invalid):
             ref = ObjectRef(obj.kind, obj.namespace, obj.name)
+            if not obj.name:  # nothing names it (no metadata, not a mapping): its source does
+                self.invalid[ObjectRef(obj.kind, obj.namespace, f"<{obj.source}>")] = obj
+                return Diff((), (), ())
             d = self._change(ref, None)
             self.invalid[ref] = obj
             return d
