@@ -1,0 +1,300 @@
+"""``gwwatch scan PATH...``: exit codes, input handling and the JSON contract (issue 2).
+
+Exit 0: no finding at or above ``--fail-on`` (default ``critical``); 1: there are; 2: usage
+error or unreadable input (a YAML syntax error names the file and line, and nothing is printed
+on stdout). Files or directories (recursive ``*.yaml``, ``*.yml``, ``*.json``), multi-document
+YAML, ``kind: List``; unrelated kinds are ignored. ``--output json`` keeps the keys
+``findings`` / ``routes`` / ``invalid`` others script against.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gwwatch.cli import main
+from tests.unit import builders as b
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "api.example.com"
+GATEWAY = b.gateway(listeners=[b.listener("https", port=443, protocol="HTTPS",
+                                          hostname="*.example.com")])
+OWNER = b.http_route("billing", "team-a", hostnames=[HOST], created=b.ts(1),
+                     matches=[b.match("/")])
+TAKER = b.http_route("dash", "team-b", hostnames=[HOST], created=b.ts(2),
+                     matches=[b.match("/v1/charge")])
+DISJOINT_OWNER = b.http_route("billing", "team-a", hostnames=[HOST], created=b.ts(1),
+                              matches=[b.match("/billing")])  # only a SharedHostname warning
+QUIET = b.gateway(listeners=[b.listener(hostname="*.example.com", from_="Same")])
+QUIET_ROUTE = b.http_route("site", "infra", hostnames=["www.example.com"])
+
+
+def write(path: Path, *docs: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["scan", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scan_json(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, Any]:
+    code, out, _ = scan(capsys, "--output", "json", *args)
+    return code, json.loads(out)
+
+
+class TestExitCodes:
+    def test_clean(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, err = scan(capsys, write(tmp_path / "m.yaml", QUIET, QUIET_ROUTE))
+        assert code == 0
+        assert "No findings" in out
+        assert err == ""
+
+    def test_critical_fails_by_default(self, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = scan(capsys, write(tmp_path / "m.yaml", GATEWAY, OWNER, TAKER))
+        assert code == 1
+        assert "CRITICAL" in out and "Hijack" in out
+
+    @pytest.mark.parametrize(("objs", "fail_on", "code"), [
+        pytest.param((GATEWAY, OWNER, TAKER), "critical", 1, id="critical-critical"),
+        pytest.param((GATEWAY, OWNER, TAKER), "never", 0, id="critical-never"),
+        pytest.param((GATEWAY, OWNER, TAKER), "info", 1, id="critical-info"),
+        pytest.param((GATEWAY, DISJOINT_OWNER, TAKER), "critical", 0, id="warning-critical"),
+        pytest.param((GATEWAY, DISJOINT_OWNER, TAKER), "warning", 1, id="warning-warning"),
+        pytest.param((b.gateway(listeners=[b.listener(
+            hostname="*.example.com", from_="Selector", selector={"matchLabels": {"gw": "1"}})]),),
+            "warning", 0, id="info-warning"),
+        pytest.param((b.gateway(listeners=[b.listener(
+            hostname="*.example.com", from_="Selector", selector={"matchLabels": {"gw": "1"}})]),),
+            "info", 1, id="info-info"),
+    ])
+    def test_fail_on(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                     objs: tuple[object, ...], fail_on: str, code: int) -> None:
+        path = write(tmp_path / "m.yaml", *objs)
+        assert scan(capsys, "--fail-on", fail_on, path)[0] == code
+
+    def test_missing_path(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, err = scan(capsys, tmp_path / "nope.yaml")
+        assert code == 2
+        assert out == ""
+        assert "nope.yaml" in err
+
+    @pytest.mark.parametrize("argv", [
+        pytest.param(["scan"], id="no-paths"),
+        pytest.param(["scan", "--fail-on", "sometimes", "x.yaml"], id="bad-fail-on"),
+        pytest.param(["scan", "--output", "xml", "x.yaml"], id="bad-output"),
+        pytest.param([], id="no-command"),
+    ])
+    def test_usage_errors(self, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert capsys.readouterr().out == ""
+
+
+class TestBadInput:
+    def test_yaml_syntax_error_names_file_and_line(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        good = write(tmp_path / "a-good.yaml", GATEWAY, OWNER, TAKER)
+        bad = tmp_path / "b-bad.yaml"
+        bad.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: [x\n", encoding="utf-8")
+        code, out, err = scan(capsys, good, bad)
+        assert code == 2
+        assert out == ""  # nothing half-printed, not even the good file's findings
+        assert f"{bad}:3" in err or f"{bad}:4" in err
+
+    def test_yaml_error_in_later_document(self, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+        bad = tmp_path / "m.yaml"
+        bad.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
+                       "kind: Namespace\n  bad: indent\n", encoding="utf-8")
+        code, out, err = scan(capsys, bad)
+        assert (code, out) == (2, "")
+        assert f"{bad}:6" in err
+
+    def test_json_syntax_error(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        bad = tmp_path / "m.json"
+        bad.write_text('{\n  "kind": "Namespace",\n  "metadata": {\n}}}\n', encoding="utf-8")
+        code, out, err = scan(capsys, bad)
+        assert (code, out) == (2, "")
+        assert f"{bad}:4" in err
+
+    def test_malformed_object_is_reported_not_fatal(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        broken = b.http_route("broken", "team-c", hostnames=["not_a_hostname"])
+        path = write(tmp_path / "m.yaml", GATEWAY, OWNER, TAKER, broken)
+        code, doc = scan_json(capsys, path)
+        assert code == 1
+        (inv,) = doc["invalid"]
+        assert (inv["kind"], inv["namespace"], inv["name"]) == ("HTTPRoute", "team-c", "broken")
+        assert "hostname" in inv["reason"]
+        assert inv["source"].startswith(f"{path}:")
+        assert [f["kind"] for f in doc["findings"]].count("Hijack") == 1
+
+    def test_every_malformed_document_is_reported(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Documents nothing names (not a mapping, no metadata.name) are reported one by one."""
+        nameless = {"apiVersion": b.V1, "kind": "HTTPRoute", "metadata": {"namespace": "a"},
+                    "spec": {}}
+        path = write(tmp_path / "m.yaml", ["a", "list"], "a string", nameless, nameless,
+                     GATEWAY)
+        code, doc = scan_json(capsys, path)
+        assert code == 0
+        sources = {i["source"] for i in doc["invalid"]}
+        assert len(doc["invalid"]) == len(sources) == 4
+        assert all(src.startswith(f"{path}:") for src in sources)
+        assert all(i["reason"] for i in doc["invalid"])
+
+    def test_source_points_at_the_document(self, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "m.yaml"
+        path.write_text("# comment\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
+                        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                        "metadata: {name: r, namespace: a}\nspec: 7\n", encoding="utf-8")
+        _, doc = scan_json(capsys, path)
+        (inv,) = doc["invalid"]
+        assert inv["source"] == f"{path}:6"
+
+    def test_bad_ownership_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        own = tmp_path / "owners.yaml"
+        own.write_text("team-a: api.example.com\n", encoding="utf-8")
+        code, out, err = scan(capsys, "--ownership", own, write(tmp_path / "m.yaml", GATEWAY))
+        assert (code, out) == (2, "")
+        assert "owners.yaml" in err
+
+
+class TestInputs:
+    def test_kind_list(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        lst = {"apiVersion": "v1", "kind": "List", "items": [GATEWAY, OWNER, TAKER]}
+        code, doc = scan_json(capsys, write(tmp_path / "list.yaml", lst))
+        assert code == 1
+        assert {r["name"] for r in doc["routes"]} == {"billing", "dash"}
+
+    def test_directories_recursive(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        write(tmp_path / "gw.yaml", GATEWAY)
+        write(tmp_path / "teams" / "a" / "route.yml", OWNER)
+        (tmp_path / "teams" / "b").mkdir(parents=True)
+        (tmp_path / "teams" / "b" / "route.json").write_text(json.dumps(TAKER),
+                                                             encoding="utf-8")
+        (tmp_path / "teams" / "notes.txt").write_text("not: [yaml", encoding="utf-8")
+        code, doc = scan_json(capsys, tmp_path)
+        assert code == 1
+        (hijack,) = [f for f in doc["findings"] if f["kind"] == "Hijack"]
+        assert hijack["route"]["name"] == "dash"
+
+    def test_several_paths(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        gw = write(tmp_path / "gw.yaml", GATEWAY)
+        routes = write(tmp_path / "routes" / "r.yaml", OWNER, TAKER)
+        assert scan(capsys, gw, routes.parent)[0] == 1
+
+    def test_unrelated_kinds_ignored(self, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+        others = [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+             "data": {"x": "y"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+             "spec": "whatever"},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}},
+        ]
+        code, doc = scan_json(capsys, write(tmp_path / "m.yaml", QUIET, QUIET_ROUTE, *others))
+        assert code == 0
+        assert doc["invalid"] == []
+        assert [r["name"] for r in doc["routes"]] == ["site"]
+
+    def test_empty_documents(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "m.yaml"
+        path.write_text("---\n---\n# nothing\n", encoding="utf-8")
+        code, out, _ = scan(capsys, path)
+        assert code == 0
+        assert "No findings" in out
+
+
+class TestOptions:
+    def test_tenant_label(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        label = {"example.io/tenant": "acme"}
+        path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-a", labels=label),
+                     b.namespace("team-b", labels=label), OWNER, TAKER)
+        assert scan(capsys, path)[0] == 1
+        assert scan(capsys, "--tenant-label", "example.io/tenant", path)[0] == 0
+
+    def test_ownership_file_and_annotation_trust(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """team-b's annotation claims the hostname: no hijack by team-b. The platform's file
+        (or distrusting annotations) gives it back to team-a."""
+        path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-b", hostnames=HOST),
+                     OWNER, TAKER)
+        own = tmp_path / "owners.yaml"
+        own.write_text(f"team-a: [{HOST}]\n", encoding="utf-8")
+        assert scan(capsys, path)[0] == 0
+        assert scan(capsys, "--ownership", own, path)[0] == 1
+        assert scan(capsys, "--no-trust-annotations", path)[0] == 1
+
+
+class TestJSONContract:
+    def test_shape(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        refused = b.http_route("lost", "team-c", parents=[b.parent(section="nope")])
+        path = write(tmp_path / "m.yaml", GATEWAY, OWNER, TAKER, refused)
+        code, doc = scan_json(capsys, path)
+        assert code == 1
+        assert {"findings", "routes", "invalid"} <= set(doc)
+        finding_keys = {"kind", "severity", "hostname", "gateway", "listener", "route", "other",
+                        "message"}
+        for f in doc["findings"]:
+            assert finding_keys <= set(f)
+            assert f["kind"] in ("Hijack", "Shadowed", "SharedHostname", "Posture")
+            assert f["severity"] in ("critical", "warning", "info")
+            for key in ("route", "other"):
+                assert f[key] is None or set(f[key]) >= {"kind", "namespace", "name"}
+            assert f["gateway"] is None or set(f["gateway"]) >= {"namespace", "name"}
+        (hijack,) = [f for f in doc["findings"] if f["kind"] == "Hijack"]
+        assert hijack["severity"] == "critical"
+        assert hijack["hostname"] == HOST
+        assert hijack["gateway"] == {"namespace": "infra", "name": "gw"}
+        assert hijack["listener"] == "https"
+        assert hijack["route"] == {"kind": "HTTPRoute", "namespace": "team-b", "name": "dash"}
+        assert hijack["other"] == {"kind": "HTTPRoute", "namespace": "team-a", "name": "billing"}
+        assert "PathPrefix /v1/charge" in hijack["message"]
+        routes = {(r["namespace"], r["name"]): r for r in doc["routes"]}
+        for r in doc["routes"]:
+            assert {"kind", "namespace", "name", "parents"} <= set(r)
+            for p in r["parents"]:
+                assert {"gateway", "listener", "accepted", "reason"} <= set(p)
+                assert set(p["gateway"]) >= {"namespace", "name"}
+                assert isinstance(p["accepted"], bool)
+        (ok,) = routes[("team-a", "billing")]["parents"]
+        assert (ok["gateway"], ok["listener"], ok["accepted"], ok["reason"]) == (
+            {"namespace": "infra", "name": "gw"}, None, True, "Accepted")
+        (no,) = routes[("team-c", "lost")]["parents"]
+        assert (no["listener"], no["accepted"], no["reason"]) == ("nope", False,
+                                                                  "NoMatchingParent")
+        assert doc["invalid"] == []
+
+    def test_posture_has_no_routes(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        gw = b.gateway(listeners=[b.listener("open")])
+        _, doc = scan_json(capsys, write(tmp_path / "m.yaml", gw))
+        (f,) = doc["findings"]
+        assert (f["kind"], f["route"], f["other"], f["listener"]) == ("Posture", None, None,
+                                                                       "open")
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    """``python -m gwwatch scan`` runs as a program, with the same exit codes."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gwwatch", "scan", "--output", "json",
+         str(REPO / "examples" / "techresolve")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert any(f["kind"] == "Hijack" and f["severity"] == "critical" for f in doc["findings"])
