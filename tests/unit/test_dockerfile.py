@@ -403,6 +403,16 @@ def test_builder_stage_rehearsal(
         [entrypoint, cmd, "--help"], env=run_env, capture_output=True, text=True, check=False
     )
     assert help_.returncode == 0, f"`gwwatch {cmd} --help` failed: {help_.stderr[-2000:]}"
+    # Every module imports with only the locked packages: nothing leans on a dev-only one.
+    imports = subprocess.run(
+        [str(python), "-c",
+         "import importlib, pkgutil, gwwatch\n"
+         "for m in pkgutil.walk_packages(gwwatch.__path__, 'gwwatch.'):\n"
+         "    if not m.name.endswith('.__main__'):\n"
+         "        importlib.import_module(m.name)"],
+        env=run_env, capture_output=True, text=True, check=False,
+    )
+    assert imports.returncode == 0, imports.stderr[-3000:]
     assert sorted(str(p) for p in venv.rglob("*")) == before, "running gwwatch wrote to /opt"
     # Bytecode was compiled at install time, so a read-only root costs no start-up time.
     assert any((venv / "lib").rglob("gwwatch/__pycache__/cli.*.pyc"))
