@@ -21,6 +21,7 @@ __all__ = [
     "describe_basis",
     "gateway_posture",
     "hostname_posture",
+    "listener_hijacks",
     "safe",
 ]
 
@@ -195,6 +196,76 @@ def analyse_slice(
                                  f"taken, but the tenants share the hostname without an opt-in"),
                         request_space=safe(c.match.describe()), basis="disjoint request space",
                         tenant=t, other_tenant=owner_tenant))
+    return out
+
+
+def listener_hijacks(
+    *,
+    kind: str,
+    gateway: ObjectRef,
+    listener: Listener,
+    hostname: str,
+    contenders: Sequence[tuple[str, Route]],
+    stranded: Sequence[tuple[Route, Listener, str]],
+    owner: Owner | None,
+    tenant: Callable[[str], str],
+    shares: Callable[[str, str], bool],
+) -> list[Finding]:
+    """Hijacks by listener specificity: requests for ``hostname`` reach ``listener`` (the most
+    specific, perhaps a ListenerSet's), so the owner's routes left on a less specific listener
+    (``stranded``: route, its listener, its hostname there) lose them to whoever serves them
+    on ``listener``."""
+    if owner is None or owner.tenant is None:
+        return []
+    ranked = precedence.select(
+        Candidate(route, h, ri, mi, m)
+        for h, route in contenders
+        for ri, rule in enumerate(route.rules)
+        for mi, m in enumerate(rule.matches)
+    )
+    out: list[Finding] = []
+    for victim, attached_to, victim_host in stranded:
+        if tenant(victim.ref.namespace) != owner.tenant:
+            continue
+        taken: set[ObjectRef] = set()
+        for rule in victim.rules:
+            for m in rule.matches:
+                for c in ranked:
+                    if c.route.ref in taken or c.route.ref.namespace == victim.ref.namespace:
+                        continue
+                    for req in precedence.witnesses(kind, m, c.match, hostname):
+                        won = next((x for x in ranked if precedence.applies(kind, x.match, req)),
+                                   None)
+                        if won is None or won.route.ref != c.route.ref:
+                            continue
+                        taken.add(c.route.ref)
+                        taker_tenant = tenant(c.route.ref.namespace)
+                        cross = taker_tenant != owner.tenant
+                        shared = cross and shares(owner.tenant, taker_tenant)
+                        space = safe(c.match.describe())
+                        out.append(Finding(
+                            kind="Hijack", reason="HijacksTraffic",
+                            severity=CRITICAL if cross and not shared else WARNING,
+                            hostname=hostname, gateway=gateway, listener=listener.name,
+                            route=c.route.ref, other=victim.ref,
+                            message=(
+                                f"{_route(c.route.ref)} (tenant {safe(taker_tenant)}) takes "
+                                f"{safe(hostname)} {space} from {_route(victim.ref)} (tenant "
+                                f"{safe(owner.tenant)}, owner of the hostname by {owner.rule} "
+                                f"{safe(owner.claim)}) on Gateway {safe(gateway)}: requests for "
+                                f"{safe(hostname)} reach listener {safe(listener.name)} of "
+                                f"{safe(listener.owner.kind)} {safe(listener.owner)} "
+                                f"({safe(listener.hostname or 'no hostname')}), more specific "
+                                f"than listener {safe(attached_to.name)} "
+                                f"({safe(attached_to.hostname or 'no hostname')}) that "
+                                f"{_route(victim.ref)} is attached to with "
+                                f"{safe(victim_host)}"
+                                + ("" if cross else " (both routes belong to one tenant)")
+                                + (f" (tenant {safe(owner.tenant)} shares the hostname with "
+                                   f"{safe(taker_tenant)})" if shared else "")),
+                            request_space=space, basis="more specific listener hostname",
+                            tenant=taker_tenant, other_tenant=owner.tenant))
+                        break
     return out
 
 
