@@ -208,6 +208,63 @@ class TestHijack:
         assert not hijacks(graph)
         assert about(graph, TAKER, "Shadowed")
 
+    def test_more_specific_listener_of_a_listener_set(self) -> None:
+        """Requests go to the most specific listener first: a tenant whose ListenerSet adds a
+        listener for the owner's hostname takes every request the owner's route (on the
+        Gateway's wildcard listener) would serve."""
+        gw = b.gateway(listeners=[b.listener("https", hostname="*.example.com")],
+                       allowed_listeners={"from": "All"})
+        ls = b.listener_set("steal", "team-b", listeners=[
+            b.listener("api", hostname=HOST, from_="Same")])
+        taker = taker_route(b.match("/"), parents=[b.parent("steal", "team-b",
+                                                            kind="ListenerSet")])
+        graph = b.scan(gw, owner_route(), ls, taker)
+        f = only_hijack(graph)
+        assert (f.severity, f.route, f.other, f.hostname) == (CRITICAL, TAKER, OWNER, HOST)
+        assert f.listener == "api"
+        assert "listener" in f.basis
+        for words in ("team-b/dash", "team-a/billing", HOST, "api", "https"):
+            assert words in f.message
+        assert about(graph, OWNER, "Shadowed")  # and the owner's route is told it is cut off
+
+    def test_more_specific_gateway_listener_open_to_another_tenant(self) -> None:
+        gw = b.gateway(listeners=[
+            b.listener("https", hostname="*.example.com"),
+            b.listener("api", hostname=HOST, from_="Selector", selector={"matchLabels": {
+                "kubernetes.io/metadata.name": "team-b"}})])
+        f = only_hijack(b.scan(gw, owner_route(), taker_route(b.match("/v1"))))
+        assert (f.severity, f.route, f.other, f.listener) == (CRITICAL, TAKER, OWNER, "api")
+        assert "PathPrefix /v1" in f.message
+
+    def test_more_specific_listener_takes_from_a_wildcard_route(self) -> None:
+        gw = b.gateway(listeners=[
+            b.listener("https", hostname="*.example.com"),
+            b.listener("shop", hostname="shop.example.com")])
+        owner = b.http_route("billing", "team-a", hostnames=["*.example.com"], created=b.ts(1),
+                             parents=[b.parent(section="https")])
+        taker = taker_route(b.match("/"), hostnames=["shop.example.com"],
+                            parents=[b.parent(section="shop")])
+        f = only_hijack(b.scan(gw, owner, taker))
+        assert (f.severity, f.route, f.other, f.hostname) == (
+            CRITICAL, TAKER, OWNER, "shop.example.com")
+
+    def test_more_specific_listener_same_tenant_is_not_critical(self) -> None:
+        gw = b.gateway(listeners=[b.listener("https", hostname="*.example.com"),
+                                  b.listener("api", hostname=HOST)])
+        label = {"capsule.clastix.io/tenant": "acme"}
+        graph = b.scan(gw, b.namespace("team-a", labels=label),
+                       b.namespace("team-b", labels=label), owner_route(),
+                       taker_route(b.match("/"), parents=[b.parent(section="api")]))
+        assert not [f for f in graph.findings() if f.severity == CRITICAL]
+
+    def test_disjoint_on_the_more_specific_listener_is_no_hijack(self) -> None:
+        """The owner's requests reach the other listener, but no route there accepts them."""
+        gw = b.gateway(listeners=[b.listener("https", hostname="*.example.com"),
+                                  b.listener("api", hostname=HOST)])
+        graph = b.scan(gw, owner_route(b.match("/billing")),
+                       taker_route(b.match("/metrics"), parents=[b.parent(section="api")]))
+        assert not hijacks(graph)
+
     def test_grpc_longer_method(self) -> None:
         owner = b.grpc_route("billing", "team-a", hostnames=[HOST], created=b.ts(1),
                              matches=[b.grpc_match("pkg.Billing")])

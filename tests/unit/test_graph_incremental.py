@@ -50,6 +50,7 @@ _LISTENERS = [
     b.listener("l1", port=80, hostname=None, from_="All"),
     b.listener("l1", port=80, hostname="*.ex.com", from_="All"),
     b.listener("l2", port=80, hostname="api.ex.com", from_="Same"),
+    b.listener("l2", port=80, hostname="api.ex.com", from_="All"),
     b.listener("l2", port=80, hostname="api.ex.com", from_="Selector",
                selector={"matchLabels": {"team": "x"}}),
     b.listener("l3", port=443, protocol="HTTPS", hostname="*.ex.com", from_="All"),
@@ -101,6 +102,7 @@ _PARENTS = [
     b.parent("gw2", "a"),
     b.parent("gw1", "infra", section="l1"),
     b.parent("gw1", "infra", port=443),
+    b.parent("gw1", "infra", section="l2"),
     b.parent("ls1", "b", kind="ListenerSet"),
     b.parent("ls2", "infra", kind="ListenerSet", section="x"),
 ]
@@ -225,6 +227,8 @@ def _apply(graph: ConflictGraph, present: dict[ObjectRef, Parsed],
         if currently_in_test_context():  # --hypothesis-show-statistics: what was exercised
             for f in graph.findings():
                 event(f"saw {f.kind}/{f.reason} ({f.severity})")
+                if f.kind == "Hijack":
+                    event(f"saw Hijack by {f.basis}")
 
 
 class TestIncrementalEqualsScratch:
