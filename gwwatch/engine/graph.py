@@ -394,22 +394,23 @@ class ConflictGraph:
             claims=[(ref, li, self.tenant(ref.namespace)) for ref, li in sorted(
                 elsewhere.items(), key=lambda item: item[0])],
             gateway=gateway, hostname=hostname, listener=listener)
-        owner = self.owner(hostname)
         stranded: dict[ObjectRef, Claim] = {}  # routes whose requests for hostname go elsewhere
-        for c in index.covering(hostname):
-            if c.listener != listener and c.route not in reached and c.route not in stranded:
-                stranded[c.route] = c  # covering() yields the most specific claim first
-        if contenders and stranded:
+        if contenders and len(state.on_port(port)) > 1:
+            for c in index.covering(hostname):
+                if c.listener != listener and c.route not in reached and c.route not in stranded:
+                    stranded[c.route] = c  # covering() yields the most specific claim first
+        if stranded:
             unreachable += conflicts.listener_hijacks(
                 kind=kind, gateway=gateway, listener=listener, hostname=hostname,
-                contenders=contenders, owner=owner, tenant=self.tenant, shares=self.shares,
-                stranded=[(self.routes[ref], c.listener, c.hostname)
-                          for ref, c in sorted(stranded.items())])
+                contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
+                shares=self.shares, stranded=[(self.routes[ref], c.listener, c.hostname)
+                                              for ref, c in sorted(stranded.items())])
         if len({route.ref for _, route in contenders}) < 2:
             return unreachable  # one route alone contests nothing
         return unreachable + conflicts.analyse_slice(
             kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
-            contenders=contenders, owner=owner, tenant=self.tenant, shares=self.shares,
+            contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
+            shares=self.shares,
         )
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:
