@@ -440,3 +440,21 @@ class TestListenerSets:
         accepted = {name for name, _ in (first, second)
                     if b.only_status(graph, f"r-{name}", "team-b").accepted}
         assert accepted == {winner}
+
+
+class TestHTTPAndGRPCOnOneListener:
+    """grpcroute_types.go (v1.6.1): an HTTPRoute and a GRPCRoute on one listener with
+    intersecting hostnames: exactly one is accepted, the oldest (then namespace/name); the
+    other gets Accepted=False."""
+
+    @pytest.mark.xfail(strict=True, reason="not modelled: HTTPRoute and GRPCRoute are "
+                       "attached independently (acceptance would depend on other routes)")
+    def test_older_kind_wins_the_hostname(self) -> None:
+        graph = b.scan(b.gateway(listeners=[b.listener(hostname="*.example.com")]),
+                       b.http_route("web", "team-a", hostnames=["api.example.com"],
+                                    created=b.ts(1)),
+                       b.grpc_route("rpc", "team-b", hostnames=["*.example.com"],
+                                    created=b.ts(2)))
+        assert b.only_status(graph, "web", "team-a").accepted
+        assert not b.only_status(graph, "rpc", "team-b", "GRPCRoute").accepted
+

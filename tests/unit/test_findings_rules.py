@@ -386,6 +386,17 @@ class TestShadowed:
         (f,) = about(graph, b.route_ref("dash", "team-a"), "Shadowed")
         assert f.severity == INFO
 
+    def test_hostname_precedence_uses_the_intersected_hostname(self) -> None:
+        """DESIGN.md 3: ``*.com`` on a ``*.example.com`` listener gets ``*.example.com``, ties
+        with a route on ``*.example.com``, and the older wins; the message says the outcome
+        rests on that choice (gateway-api issue 5120)."""
+        older = owner_route(hostnames=["*.com"], created=b.ts(1))
+        newer = taker_route(b.match("/"), hostnames=["*.example.com"], created=b.ts(2))
+        graph = b.scan(SHARED, older, newer)
+        (f,) = about(graph, TAKER, "Shadowed")
+        assert (f.other, f.basis, f.hostname) == (OWNER, "older route", "*.example.com")
+        assert "5120" in f.message
+
     def test_rule_winning_some_requests_is_not_shadowed(self) -> None:
         """Matches of a rule are ORed: one match that wins is enough."""
         graph = b.scan(SHARED, owner_route(b.match("/a")),
