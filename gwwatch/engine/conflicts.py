@@ -126,10 +126,11 @@ def analyse_slice(
     def tenant_of(c: Candidate) -> str:
         return tenant(c.route.ref.namespace)
 
-    def winner(req: precedence.Request, upto: int, skip: ObjectRef | None = None
-               ) -> Candidate | None:
+    def winner(req: precedence.Request, upto: int, skip: ObjectRef | None = None,
+               only_tenant: str | None = None) -> Candidate | None:
         for c in ranked[: upto + 1]:
-            if c.route.ref != skip and precedence.applies(kind, c.match, req):
+            if c.route.ref != skip and (only_tenant is None or tenant_of(c) == only_tenant) and (
+                    precedence.applies(kind, c.match, req)):
                 return c
         return None
 
@@ -148,7 +149,8 @@ def analyse_slice(
                     won = winner(req, i)
                     if won is None or won.route.ref != taker.route.ref:
                         continue
-                    instead = winner(req, j, skip=taker.route.ref)
+                    # whom the owner's routes would serve it to: other intruders don't count
+                    instead = winner(req, j, skip=taker.route.ref, only_tenant=owner_tenant)
                     if instead is None or instead.route.ref != victim.route.ref:
                         continue
                     found.add(pair)
