@@ -131,6 +131,16 @@ class TestHijack:
         assert (f.severity, f.route, f.other, f.hostname) == (
             CRITICAL, TAKER, OWNER, "shop.example.com")
 
+    def test_one_intruder_does_not_hide_another(self) -> None:
+        """Owner ``/``, intruders ``/v1`` and ``/v1/charge`` (two other tenants): both take
+        requests the owner's route would serve; the second is not a disjoint SharedHostname."""
+        third = b.http_route("ops", "team-c", hostnames=[HOST], created=b.ts(3),
+                             matches=[b.match("/v1/charge")])
+        graph = b.scan(SHARED, owner_route(), taker_route(b.match("/v1")), third)
+        assert {(f.route, f.other, f.severity) for f in hijacks(graph)} == {
+            (TAKER, OWNER, CRITICAL), (b.route_ref("ops", "team-c"), OWNER, CRITICAL)}
+        assert not b.findings(graph, "SharedHostname")
+
     def test_owner_winning_is_no_hijack(self) -> None:
         """The newer route with an equal match loses to the older owner: nothing is taken."""
         graph = b.scan(SHARED, owner_route(), taker_route(b.match("/")))
