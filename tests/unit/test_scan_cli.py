@@ -228,6 +228,15 @@ class TestOptions:
         assert scan(capsys, path)[0] == 1
         assert scan(capsys, "--tenant-label", "example.io/tenant", path)[0] == 0
 
+    def test_default_tenant_label_and_none(self, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+        """Capsule's label groups namespaces by default; ``--tenant-label ''`` turns it off."""
+        label = {"capsule.clastix.io/tenant": "acme"}
+        path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-a", labels=label),
+                     b.namespace("team-b", labels=label), OWNER, TAKER)
+        assert scan(capsys, path)[0] == 0
+        assert scan(capsys, "--tenant-label", "", path)[0] == 1
+
     def test_ownership_file_and_annotation_trust(
             self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """team-b's annotation claims the hostname: no hijack by team-b. The platform's file
