@@ -81,16 +81,19 @@ class _SnapshotCollector(Collector):
             "gwwatch_finding_info",
             "One series per current finding (value 1): who takes what from whom. Capped; see "
             "gwwatch_findings_dropped.",
-            labels=("kind", "reason", "severity", "hostname", "gateway", "listener", "route",
-                    "other", "tenant", "other_tenant"))
+            labels=("kind", "reason", "severity", "hostname", "gateway", "listener",
+                    "route_kind", "route", "other_kind", "other", "tenant", "other_tenant"))
         ordered = sorted(snap.findings, key=Finding.sort_key)
         kept = ordered[: self.max_finding_series]
         seen: set[tuple[str, ...]] = set()
         for f in kept:
+            # route_kind/other_kind: an alert's reader needs the kind for `kubectl describe`.
             labels = (f.kind, f.reason, f.severity, _label(f.hostname), _label(f.gateway or ""),
-                      _label(f.listener or ""), _label(f.route or ""), _label(f.other or ""),
-                      _label(f.tenant or ""), _label(f.other_tenant or ""))
-            if labels not in seen:  # findings differ by route kind; the series must not clash
+                      _label(f.listener or ""), f.route.kind if f.route else "",
+                      _label(f.route or ""), f.other.kind if f.other else "",
+                      _label(f.other or ""), _label(f.tenant or ""),
+                      _label(f.other_tenant or ""))
+            if labels not in seen:  # a series per finding; never two with one label set
                 seen.add(labels)
                 info.add_metric(labels, 1)
         yield info
