@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Generate gwwatch's Grafana dashboards (dashboards/*.json) with grafana-foundation-sdk.
+
+    .venv/bin/python dashboards/generate.py           # rewrite the JSON files
+    .venv/bin/python dashboards/generate.py --check   # exit 1 if a committed file is stale
+
+Two dashboards, both templated on the Prometheus data source (``$datasource``) and on the
+namespace gwwatch runs in (``$namespace``, the target label the Prometheus Operator adds):
+
+- ``gwwatch-overview.json``: who takes whose traffic now (active hijacks naming hostname,
+  offender and victim), findings by kind and severity over time, routes by attachment state
+  and reason, attachments per Gateway listener, posture findings.
+- ``gwwatch-controller.json``: is gwwatch itself healthy — replicas, leader, initial sync,
+  watch events / restarts / re-lists per kind, time since the last full list, reconcile
+  latency, status writes and Events by result.
+
+Every replica exports the same engine state, so engine-state panels take ``max by`` over the
+labels that say *what* (never ``sum``, which would count a finding once per replica).
+tests/unit/test_dashboards.py checks that the committed JSON is what this file generates and
+that every query selects only metrics gwwatch exports; tests/e2e runs every query against a
+Prometheus scraping a real gwwatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from grafana_foundation_sdk.builders import bargauge, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders import common as common_b
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_m
+from grafana_foundation_sdk.models import dashboard as dash_m
+from grafana_foundation_sdk.models import prometheus as prom_m
+
+HERE: Final = Path(__file__).resolve().parent
+DS: Final = dash_m.DataSourceRef(type_val="prometheus", uid="${datasource}")
+NS: Final = 'namespace=~"$namespace"'  # in every selector: the dashboards follow $namespace
+RATE: Final = "$__rate_interval"
+TAGS: Final = ["gwwatch", "gateway-api"]
+# The labels that identify a finding (gwwatch_finding_info), in the order tables show them.
+FINDING: Final = ("hostname", "route_kind", "route", "other_kind", "other", "gateway",
+                  "listener", "tenant", "other_tenant", "reason", "severity")
+RUNBOOKS: Final = "https://github.com/gwwatch/gwwatch/blob/main/docs/runbooks.md"
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def query(expr: str, ref: str = "A", legend: str | None = None, *,
+          instant: bool = False) -> prom.Dataquery:
+    q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DS)
+    if legend is not None:
+        q = q.legend_format(legend)
+    if instant:
+        q = q.instant().format(prom_m.PromQueryFormat.TABLE)
+    return q
+
+
+def organize(columns: Sequence[str], rename: dict[str, str]) -> dash_m.DataTransformerConfig:
+    """Show ``columns`` (the query's ``by`` labels) in this order, renamed; hide Time and
+    Value (always 1 for an info series)."""
+    return dash_m.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True, "Value": True},
+        "indexByName": {c: i for i, c in enumerate(columns)},
+        "renameByName": {c: rename[c] for c in columns if c in rename},
+    })
+
+
+def ts(title: str, description: str, *targets: prom.Dataquery, unit: str = "short",
+       stacked: bool = False, width: int = 12, height: int = 8) -> timeseries.Panel:
+    p = (timeseries.Panel().title(title).description(description).datasource(DS)
+         .unit(unit).min(0).span(width).height(height)
+         .legend(common_b.VizLegendOptions().display_mode(common_m.LegendDisplayMode.TABLE)
+                 .placement(common_m.LegendPlacement.RIGHT).show_legend(True)
+                 .calcs(["lastNotNull", "max"])))
+    if stacked:
+        p = (p.stacking(common_b.StackingConfig().mode(common_m.StackingMode.NORMAL))
+             .fill_opacity(30))
+    for t in targets:
+        p = p.with_target(t)
+    return p
+
+
+def single(title: str, description: str, expr: str, *, unit: str = "short",
+           red_above: float | None = None, width: int = 4) -> stat.Panel:
+    steps = [dash_m.Threshold(value=None, color="green")]
+    if red_above is not None:
+        steps.append(dash_m.Threshold(value=red_above, color="red"))
+    return (stat.Panel().title(title).description(description).datasource(DS)
+            .with_target(query(expr, instant=False)).unit(unit).span(width).height(4)
+            .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+            .color_mode(common_m.BigValueColorMode.BACKGROUND)
+            .thresholds(dash.ThresholdsConfig().mode(dash_m.ThresholdsMode.ABSOLUTE)
+                        .steps(steps)))
+
+
+def finding_table(title: str, description: str, selector: str, columns: Sequence[str],
+                  rename: dict[str, str], *, height: int = 8) -> table.Panel:
+    expr = f"max by ({', '.join(columns)}) (gwwatch_finding_info{{{selector}}})"
+    return (table.Panel().title(title).description(description).datasource(DS)
+            .with_target(query(expr, instant=True)).span(24).height(height)
+            .no_value("none").with_transformation(organize(columns, rename))
+            .links([dash.DashboardLink("Runbooks").url(RUNBOOKS).target_blank(True)]))
+
+
+def variables(d: dash.Dashboard) -> dash.Dashboard:
+    return (d
+            .with_variable(dash.DatasourceVariable("datasource").label("Data source")
+                           .type("prometheus"))
+            .with_variable(dash.QueryVariable("namespace").label("Namespace")
+                           .description("Where gwwatch runs (the scrape target's namespace)")
+                           .datasource(DS)
+                           .query("label_values(gwwatch_build_info, namespace)")
+                           .refresh(dash_m.VariableRefresh.ON_TIME_RANGE_CHANGED)
+                           .sort(dash_m.VariableSort.ALPHABETICAL_ASC)
+                           .multi(True).include_all(True).all_value(".*")
+                           .current(dash_m.VariableOption(selected=True, text="All",
+                                                          value="$__all"))))
+
+
+def number_panels(d: dict[str, Any]) -> dict[str, Any]:
+    """Stable panel ids (1, 2, ... in layout order) and refIds; the SDK leaves them unset."""
+    for i, panel in enumerate(d["panels"], start=1):
+        panel["id"] = i
+    return d
+
+
+def base(title: str, uid: str, description: str) -> dash.Dashboard:
+    return variables(
+        dash.Dashboard(title).uid(uid).description(description).tags(TAGS)
+        .editable().tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
+        .refresh("30s").time("now-6h", "now").timezone("browser")
+        .link(dash.DashboardLink("gwwatch").type(dash_m.DashboardLinkType.DASHBOARDS)
+              .tags(["gwwatch"]).as_dropdown(False).include_vars(True).keep_time(True)))
+
+
+# --- the dashboards -----------------------------------------------------------------------
+
+
+def overview() -> dash.Dashboard:
+    by_finding = "max by (namespace, kind, severity)"
+    return (
+        base("gwwatch / Overview", "gwwatch-overview",
+             "Hostname hijacks, shadowed routes, shared hostnames and Gateway posture found "
+             "by gwwatch across tenants sharing Gateway API Gateways.")
+        .with_row(dash.Row("Now"))
+        .with_panel(single(
+            "Critical findings", "Current findings of severity critical (hijacks).",
+            f'sum({by_finding} (gwwatch_findings{{severity="critical", {NS}}}))',
+            red_above=1, width=5))
+        .with_panel(single(
+            "Warnings", "Current findings of severity warning (shadowed routes, shared "
+            "hostnames, posture).",
+            f'sum({by_finding} (gwwatch_findings{{severity="warning", {NS}}}))',
+            red_above=1, width=5))
+        .with_panel(single(
+            "Routes", "Routes gwwatch analyses, any attachment state.",
+            f"sum(max by (namespace, kind, state, reason) (gwwatch_routes{{{NS}}}))",
+            width=5))
+        .with_panel(single(
+            "Invalid objects", "Objects gwwatch cannot parse and skips (see its logs).",
+            f"sum(max by (namespace, kind) (gwwatch_invalid_objects{{{NS}}})) or vector(0)",
+            red_above=1, width=5))
+        .with_panel(single(
+            "Findings without a series", "Findings over GWWATCH_MAX_FINDING_SERIES: alerts "
+            "cannot name them.", f"max(gwwatch_findings_dropped{{{NS}}})", red_above=1,
+            width=4))
+        .with_row(dash.Row("Hijacks"))
+        .with_panel(finding_table(
+            "Active hijacks",
+            "A route of one tenant (offender) wins requests for a hostname that the owner's "
+            "route (victim) would otherwise serve. `kubectl describe` either route for the "
+            "request space and the precedence rule.",
+            f'kind="Hijack", {NS}',
+            FINDING,
+            {"hostname": "Hostname", "route_kind": "Offender kind", "route": "Offender route",
+             "other_kind": "Victim kind", "other": "Victim route", "gateway": "Gateway",
+             "listener": "Listener", "tenant": "Offender tenant",
+             "other_tenant": "Owner tenant", "reason": "Reason", "severity": "Severity"}))
+        .with_row(dash.Row("Findings"))
+        .with_panel(ts(
+            "Findings by kind and severity",
+            "Current findings (Hijack, Shadowed, SharedHostname, Posture) by severity.",
+            query(f"sum by (kind, severity) ({by_finding} (gwwatch_findings{{{NS}}}))",
+                  legend="{{kind}} {{severity}}"),
+            stacked=True, width=24))
+        .with_panel(finding_table(
+            "All current findings",
+            "Every finding with a series: Shadowed = `route` never wins, `other` takes it; "
+            "SharedHostname = two tenants on one hostname, `other` is the owner's route.",
+            NS, ("kind", *FINDING),
+            {"kind": "Kind", "hostname": "Hostname", "route_kind": "Route kind",
+             "route": "Route", "other_kind": "Other kind", "other": "Other route",
+             "gateway": "Gateway", "listener": "Listener", "tenant": "Tenant",
+             "other_tenant": "Other tenant", "reason": "Reason", "severity": "Severity"},
+            height=10))
+        .with_panel(finding_table(
+            "Posture findings",
+            "Risky Gateway set-ups: listeners shared by tenants with `from: All`, listeners "
+            "without a hostname open to other namespaces, one hostname behind Gateways of "
+            "different tenants, conflicting claims.",
+            f'kind="Posture", {NS}',
+            ("gateway", "listener", "hostname", "reason", "severity", "tenant"),
+            {"gateway": "Gateway", "listener": "Listener", "hostname": "Hostname",
+             "reason": "Reason", "severity": "Severity", "tenant": "Tenant"}, height=6))
+        .with_row(dash.Row("Routes and attachments"))
+        .with_panel(ts(
+            "Routes by attachment state and reason",
+            "attached: every parentRef accepted; partial: some refused; detached: none "
+            "(reason = the first refusal, as the Gateway API names it); invalid: unparsable.",
+            query("sum by (kind, state, reason) (max by (namespace, kind, state, reason) "
+                  f"(gwwatch_routes{{{NS}}}))", legend="{{kind}} {{state}} ({{reason}})"),
+            stacked=True))
+        .with_panel(
+            bargauge.Panel().title("Attached routes per Gateway listener")
+            .description("Routes attached to each listener (a route counts once per listener).")
+            .datasource(DS).span(12).height(8)
+            .with_target(query("max by (gateway, listener) "
+                               f"(gwwatch_attachments{{{NS}}})",
+                               legend="{{gateway}} / {{listener}}", instant=False))
+            .orientation(common_m.VizOrientation.HORIZONTAL)
+            .display_mode(common_m.BarGaugeDisplayMode.BASIC)
+            .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+            .min(0).unit("short"))
+    )
+
+
+def controller() -> dash.Dashboard:
+    leader_map = dash_m.ValueMap(options={
+        "0": dash_m.ValueMappingResult(text="follower", color="blue", index=0),
+        "1": dash_m.ValueMappingResult(text="leader", color="green", index=1)})
+    ready_map = dash_m.ValueMap(options={
+        "0": dash_m.ValueMappingResult(text="syncing", color="orange", index=0),
+        "1": dash_m.ValueMappingResult(text="ready", color="green", index=1)})
+    return (
+        base("gwwatch / Controller health", "gwwatch-controller",
+             "Is gwwatch watching, analysing and writing? Replicas, leader, watches per kind, "
+             "reconcile latency, status writes and Events.")
+        .with_row(dash.Row("Replicas"))
+        .with_panel(single(
+            "Replicas", "gwwatch processes being scraped.",
+            f"count(gwwatch_build_info{{{NS}}})", width=4))
+        .with_panel(single(
+            "Leaders", "Replicas holding the Lease: 1 is right; 0 means nobody writes status.",
+            f"sum(gwwatch_leader{{{NS}}})", width=4))
+        .with_panel(
+            statetimeline.Panel().title("Leader").datasource(DS).span(8).height(4)
+            .description("Which replica holds the Lease (writes status and Events).")
+            .with_target(query(f"max by (instance) (gwwatch_leader{{{NS}}})",
+                               legend="{{instance}}"))
+            .mappings([leader_map]).show_value(common_m.VisibilityMode.NEVER))
+        .with_panel(
+            statetimeline.Panel().title("Initial sync").datasource(DS).span(8).height(4)
+            .description("ready once every watched kind was listed and analysed (/readyz).")
+            .with_target(query(f"max by (instance) (gwwatch_ready{{{NS}}})",
+                               legend="{{instance}}"))
+            .mappings([ready_map]).show_value(common_m.VisibilityMode.NEVER))
+        .with_panel(
+            table.Panel().title("Build").datasource(DS).span(24).height(4)
+            .description("Version of each replica.")
+            .with_target(query(f"max by (instance, version, python_version) "
+                               f"(gwwatch_build_info{{{NS}}})", instant=True))
+            .with_transformation(organize(
+                ("instance", "version", "python_version"),
+                {"instance": "Instance", "version": "gwwatch", "python_version": "Python"})))
+        .with_row(dash.Row("Watches"))
+        .with_panel(ts(
+            "Watch events by kind",
+            "Watch events per second received per kind and event type. A healthy watch gets "
+            "a BOOKMARK about every minute even when nothing changes.",
+            query(f"sum by (kind, type) (rate(gwwatch_watch_events_total{{{NS}}}[{RATE}]))",
+                  legend="{{kind}} {{type}}"), unit="reqps"))
+        .with_panel(ts(
+            "Watch restarts by kind and reason",
+            "Watches or lists that failed or expired (reason = error class, e.g. Expired "
+            "for 410 Gone) and were started again.",
+            query("sum by (kind, reason) "
+                  f"(increase(gwwatch_watch_restarts_total{{{NS}}}[{RATE}]))",
+                  legend="{{kind}} {{reason}}")))
+        .with_panel(ts(
+            "Re-lists by kind",
+            "Full lists per kind (the first one, then after a 410 Gone or a failed watch).",
+            query(f"sum by (kind) (increase(gwwatch_relists_total{{{NS}}}[{RATE}]))",
+                  legend="{{kind}}")))
+        .with_panel(ts(
+            "Time since last full list",
+            "Age of each replica's last successful list of a kind. Watches keep the view "
+            "current between lists, so this grows in a healthy controller; a reset means a "
+            "re-list.",
+            query("max by (instance, kind) "
+                  f"(time() - gwwatch_last_sync_timestamp_seconds{{{NS}}})",
+                  legend="{{instance}} {{kind}}"), unit="s"))
+        .with_row(dash.Row("Reconcile and writes"))
+        .with_panel(ts(
+            "Reconcile latency",
+            "Time to apply one changed object to the conflict graph (p50, p99).",
+            query("histogram_quantile(0.5, sum by (le) "
+                  f"(rate(gwwatch_reconcile_duration_seconds_bucket{{{NS}}}[{RATE}])))",
+                  "A", legend="p50"),
+            query("histogram_quantile(0.99, sum by (le) "
+                  f"(rate(gwwatch_reconcile_duration_seconds_bucket{{{NS}}}[{RATE}])))",
+                  "B", legend="p99"), unit="s"))
+        .with_panel(ts(
+            "Reconciles by kind",
+            "Objects applied to the conflict graph per second, and those whose analysis "
+            "raised (a bug: see the logs).",
+            query("sum by (kind) "
+                  f"(rate(gwwatch_reconcile_duration_seconds_count{{{NS}}}[{RATE}]))",
+                  "A", legend="{{kind}}"),
+            query(f"sum by (kind) (rate(gwwatch_reconcile_errors_total{{{NS}}}[{RATE}]))",
+                  "B", legend="{{kind}} errors"), unit="ops"))
+        .with_panel(ts(
+            "Status writes by result",
+            "Route status writes per second: updated, conflict (409, re-read and retried), "
+            "invalid (422), forbidden (403), error.",
+            query(f"sum by (result) (rate(gwwatch_status_writes_total{{{NS}}}[{RATE}]))",
+                  legend="{{result}}"), unit="ops", stacked=True))
+        .with_panel(ts(
+            "Events by type and result",
+            "Kubernetes Events written on routes per second (Warning when a finding "
+            "appears, Normal when it clears).",
+            query(f"sum by (type, result) (rate(gwwatch_events_total{{{NS}}}[{RATE}]))",
+                  legend="{{type}} {{result}}"), unit="ops", stacked=True))
+    )
+
+
+DASHBOARDS: Final = {
+    "gwwatch-overview.json": overview,
+    "gwwatch-controller.json": controller,
+}
+
+
+def render(builder: dash.Dashboard) -> str:
+    model = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return json.dumps(number_panels(model), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def rendered() -> dict[str, str]:
+    return {name: render(make()) for name, make in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in rendered().items():
+        path = HERE / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"stale: {', '.join(stale)}: run python dashboards/generate.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
