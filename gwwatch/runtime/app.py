@@ -205,8 +205,12 @@ class App:
             pending = [r for r, _ in self._reflectors.values() if not r.synced.is_set()]
             if not pending:
                 break
-            await asyncio.wait([asyncio.ensure_future(r.synced.wait()) for r in pending],
-                               timeout=1.0)
+            waits = [asyncio.ensure_future(r.synced.wait()) for r in pending]
+            try:
+                await asyncio.wait(waits, timeout=1.0)
+            finally:
+                for w in waits:
+                    w.cancel()
         while not (self.worker.idle.is_set() and not len(self.objects)):
             await asyncio.sleep(0.05)
         self.synced.set()

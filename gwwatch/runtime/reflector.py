@@ -252,9 +252,14 @@ class Reflector:
                     async with self.listwatch.watch(
                         params, read_timeout=timeout + self.timing.grace
                     ) as stream:
-                        async for event in stream:
-                            self._handle(event)
-                            events += 1
+                        try:
+                            async for event in stream:
+                                self._handle(event)
+                                events += 1
+                        finally:  # close the stream now, not when the collector finds it
+                            aclose = getattr(stream, "aclose", None)
+                            if aclose is not None:
+                                await aclose()
                 if events == 0 and self._clock() - started < _SHORT_WATCH:
                     raise errors.Transient("watch closed at once without events")
                 continue  # the server ended the watch: resume from the last version seen

@@ -421,7 +421,8 @@ class StatusWriter:
             restore = self._restores.get(route)
             if restore is None:
                 restore = self._restores[route] = _Restore(
-                    Backoff(initial=1.0, maximum=300.0, reset_after=600.0, clock=self._clock))
+                    Backoff(initial=1.0, maximum=300.0, reset_after=600.0, jitter=0.2,
+                            clock=self._clock))
             now = self._clock()
             if now < restore.not_before:
                 return Outcome.DEFERRED
