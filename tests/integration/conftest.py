@@ -8,3 +8,4 @@ from tests.controlplane.fixtures import (  # noqa: F401  (fixtures and hook, by 
     pytest_runtest_makereport,
     sa_kubeconfig,
 )
+from tests.integration.controller_fixtures import *  # noqa: F403  (gwwatch run fixtures)
