@@ -164,9 +164,21 @@ async def test_rbac_is_exactly_what_gwwatch_uses(
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": "gwwatch-ownership", "namespace": GWWATCH_NS},
           "data": {"ownership.yaml": "nobody-here: [unused.invalid]\n"}}
-    if await admin.get(f"/api/v1/namespaces/{GWWATCH_NS}/configmaps/gwwatch-ownership") is None:
+    cm_path = f"/api/v1/namespaces/{GWWATCH_NS}/configmaps/gwwatch-ownership"
+    made_cm = await admin.get(cm_path) is None
+    if made_cm:
         await admin.create(cm)
+    try:
+        await _drive(admin, hijack, tenants, start_controller)
+    finally:
+        if made_cm:  # the deploy tests apply their own, server-side
+            await admin.delete(cm_path)
+    problems = audit(JOURNAL)
+    assert not problems, "\n".join(problems)
 
+
+async def _drive(admin: Admin, hijack: Hijack, tenants: Callable[..., str],
+                 start_controller: Callable[..., Awaitable[Running]]) -> None:
     first = await start_controller(ownership_configmap="gwwatch-ownership")
     thief_status = (f"{V1}/namespaces/{hijack.thief_ns}/httproutes/{hijack.thief}/status")
     provoked = False
@@ -212,6 +224,3 @@ async def test_rbac_is_exactly_what_gwwatch_uses(
 
     await eventually(folded, what="repeated Event folded into the first")
     await second.stop()
-
-    problems = audit(JOURNAL)
-    assert not problems, "\n".join(problems)

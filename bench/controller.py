@@ -1,0 +1,220 @@
+"""``gwwatch run`` figures against the real test control plane (kube-apiserver + etcd).
+
+    .venv/bin/python bench/controller.py                    # 10k routes loaded, burst of 1,000
+    .venv/bin/python bench/controller.py --routes 2000 --burst 200
+
+1. Start a control plane (tests/controlplane; the binaries must be built) and load a cluster:
+   ``--routes`` HTTPRoutes over 50 Gateways and 500 namespaces, each with its own hostname.
+2. Start ``gwwatch run`` as a subprocess; time until ``/readyz`` (initial list + analysis).
+3. Idle for ``--idle`` seconds: steady-state CPU (from /proc) and RSS.
+4. Burst: create ``--burst`` routes as fast as 16 client threads can, each hijacking one loaded
+   route (same hostname, longer prefix). A watch records when each new route first carries
+   gwwatch's ``HostnameConflict`` condition. Latency = condition seen − create returned.
+
+Figures, not assertions. The API server, etcd, the load generator and gwwatch share the
+machine's cores, so this measures the whole loop on this box, not gwwatch alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.controlplane import ControlPlane, ensure_built  # noqa: E402
+from tests.controlplane.controlplane import free_port  # noqa: E402
+
+GROUP = "gateway.networking.k8s.io"
+V1 = f"/apis/{GROUP}/v1"
+NAMESPACES = 500
+GATEWAYS = 50
+CONDITION = "gwwatch.io/HostnameConflict"
+
+
+def ns_name(i: int) -> str:
+    return f"team-{i % NAMESPACES:03d}"
+
+
+def route(name: str, i: int, prefix: str) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "HTTPRoute", "metadata": {"name": name},
+            "spec": {"parentRefs": [{"name": f"gw-{i % GATEWAYS}", "namespace": "infra"}],
+                     "hostnames": [f"app-{i}.bench.test"],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                                "backendRefs": [{"name": "svc", "port": 80}]}]}}
+
+
+def parallel(fn: Any, items: list[Any], workers: int = 16) -> list[float]:
+    """Run fn over items with threads; the monotonic time each call returned."""
+    done: list[float] = [0.0] * len(items)
+
+    def one(k: int) -> None:
+        fn(items[k])
+        done[k] = time.monotonic()
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(len(items))))
+    return done
+
+
+def load(cp: ControlPlane, routes: int) -> None:
+    cp.create_namespace("infra")
+    parallel(cp.create_namespace, [f"team-{i:03d}" for i in range(NAMESPACES)])
+    for g in range(GATEWAYS):
+        cp.create({"apiVersion": f"{GROUP}/v1", "kind": "Gateway",
+                   "metadata": {"name": f"gw-{g}"},
+                   "spec": {"gatewayClassName": "bench", "listeners": [
+                       {"name": "https", "protocol": "HTTPS", "port": 443,
+                        "hostname": "*.bench.test", "tls": {"mode": "Terminate",
+                                                            "certificateRefs": [{"name": "c"}]},
+                        "allowedRoutes": {"namespaces": {"from": "All"}}}]}}, "infra")
+    started = time.monotonic()
+    parallel(lambda i: cp.create(route(f"app-{i}", i, "/"), ns_name(i)), list(range(routes)))
+    print(f"loaded {routes} routes in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def ssl_context(cp: ControlPlane) -> ssl.SSLContext:
+    assert cp.pki is not None
+    ctx = ssl.create_default_context(cafile=str(cp.pki.ca_cert))
+    ctx.load_cert_chain(str(cp.pki.admin_cert), str(cp.pki.admin_key))
+    return ctx
+
+
+class ConditionWatch(threading.Thread):
+    """Watch HTTPRoutes; record when each wanted route first carries our condition."""
+
+    def __init__(self, cp: ControlPlane, wanted: set[str], rv: str) -> None:
+        super().__init__(daemon=True)
+        self.cp, self.wanted, self.rv = cp, wanted, rv
+        self.seen: dict[str, float] = {}
+        self.ctx = ssl_context(cp)
+
+    def run(self) -> None:
+        while len(self.seen) < len(self.wanted):
+            url = (f"{self.cp.server}{V1}/httproutes?watch=true&allowWatchBookmarks=true"
+                   f"&resourceVersion={self.rv}&timeoutSeconds=600")
+            with urllib.request.urlopen(url, context=self.ctx, timeout=700) as resp:
+                for line in resp:
+                    ev = json.loads(line)
+                    obj = ev.get("object") or {}
+                    meta = obj.get("metadata") or {}
+                    self.rv = meta.get("resourceVersion") or self.rv
+                    key = f"{meta.get('namespace')}/{meta.get('name')}"
+                    if key in self.wanted and key not in self.seen and any(
+                            c.get("type") == CONDITION
+                            for p in (obj.get("status") or {}).get("parents") or []
+                            for c in p.get("conditions") or []):
+                        self.seen[key] = time.monotonic()
+                        if len(self.seen) == len(self.wanted):
+                            return
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except OSError:
+        return 0, ""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--routes", type=int, default=10_000)
+    ap.add_argument("--burst", type=int, default=1_000)
+    ap.add_argument("--idle", type=float, default=30.0)
+    args = ap.parse_args()
+    assets = ensure_built()
+    with ControlPlane(assets) as cp:
+        load(cp, args.routes)
+        port = free_port()
+        log = Path(tempfile.mkdtemp(prefix="gwwatch-bench-")) / "gwwatch.log"
+        env = {**os.environ, "GWWATCH_LOG_LEVEL": "warning", "GWWATCH_LOG_FORMAT": "json"}
+        started = time.monotonic()
+        gw = subprocess.Popen(
+            [sys.executable, "-m", "gwwatch", "run", f"--kubeconfig={cp.kubeconfig}",
+             "--namespace=default", f"--metrics-port={port}", "--metrics-bind-address=127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        try:
+            while get(f"http://127.0.0.1:{port}/readyz")[0] != 200:
+                if gw.poll() is not None:
+                    print(log.read_text()[-3000:])
+                    return 1
+                time.sleep(0.2)
+            sync = time.monotonic() - started
+            print(f"initial sync of {args.routes} routes: {sync:.1f} s "
+                  f"(process start to /readyz)", flush=True)
+            cpu0, t0 = proc_cpu_seconds(gw.pid), time.monotonic()
+            time.sleep(args.idle)
+            idle_cpu = (proc_cpu_seconds(gw.pid) - cpu0) / (time.monotonic() - t0)
+            rss = proc_rss_mib(gw.pid)
+            print(f"steady state with {args.routes} routes: CPU {idle_cpu * 100:.1f} % of a "
+                  f"core, RSS {rss:.0f} MiB", flush=True)
+
+            rv = cp.request("GET", f"{V1}/httproutes?limit=1")["metadata"]["resourceVersion"]
+            thieves = [(f"thief-{i}", i) for i in range(args.burst)]
+            wanted = {f"{ns_name(i)}/{name}" for name, i in thieves}
+            watch = ConditionWatch(cp, wanted, rv)
+            watch.start()
+            cpu1 = proc_cpu_seconds(gw.pid)
+            burst_started = time.monotonic()
+            created = parallel(lambda t: cp.create(route(t[0], t[1], "/checkout"),
+                                                   ns_name(t[1])), thieves)
+            create_s = time.monotonic() - burst_started
+            watch.join(timeout=600)
+            burst_s = time.monotonic() - burst_started
+            burst_cpu = (proc_cpu_seconds(gw.pid) - cpu1) / burst_s
+            latencies = [watch.seen[f"{ns_name(i)}/{name}"] - created[k]
+                         for k, (name, i) in enumerate(thieves)
+                         if f"{ns_name(i)}/{name}" in watch.seen]
+            print(f"burst of {args.burst} hijacking routes: created in {create_s:.1f} s "
+                  f"({args.burst / create_s:.0f}/s), all flagged after {burst_s:.1f} s; "
+                  f"{len(latencies)} seen", flush=True)
+            if latencies:
+                print(f"create → condition latency: p50 {statistics.median(latencies):.2f} s, "
+                      f"p90 {pct(latencies, 0.90):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
+                      f"max {max(latencies):.2f} s; gwwatch CPU during burst "
+                      f"{burst_cpu * 100:.0f} % of a core, RSS {proc_rss_mib(gw.pid):.0f} MiB")
+            metrics = get(f"http://127.0.0.1:{port}/metrics")[1]
+            series = sum(1 for line in metrics.splitlines() if line and not line.startswith("#"))
+            print(f"/metrics: {series} samples exported", flush=True)
+        finally:
+            gw.terminate()
+            code = gw.wait(30)
+            print(f"gwwatch exit code on SIGTERM: {code}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Discovery of the Gateway API kinds and the app's reaction to CRDs coming and going, over a
+fake API (no server); the ``gwwatch run`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from gwwatch import cli
+from gwwatch.engine import ObjectRef
+from gwwatch.runtime import errors, resources
+from gwwatch.runtime.app import App
+from gwwatch.runtime.command import settings_from
+from gwwatch.runtime.resources import Resource
+from gwwatch.settings import Settings
+from tests.unit.runtime_fakes import FakeKube
+
+GROUP = "gateway.networking.k8s.io"
+
+
+def discovery(versions: Mapping[str, list[tuple[str, str]]], preferred: str
+              ) -> FakeKube:
+    def handle(method: str, path: str, params: Any, body: Any) -> Mapping[str, Any]:
+        if path == f"/apis/{GROUP}":
+            return {"versions": [{"version": v} for v in versions],
+                    "preferredVersion": {"version": preferred}}
+        version = path.rsplit("/", 1)[-1]
+        if version not in versions:
+            raise errors.NotFound("no", code=404)
+        return {"resources": [{"name": plural, "kind": kind, "namespaced": True}
+                              for plural, kind in versions[version]]
+                + [{"name": f"{plural}/status", "kind": kind, "namespaced": True}
+                   for plural, kind in versions[version]]}
+    return FakeKube(handle)
+
+
+class TestDiscover:
+    async def test_first_served_version_the_engine_understands(self) -> None:
+        """Preferred version first; a kind only in an older version is found there; kinds
+        gwwatch does not analyse (GatewayClass, ReferenceGrant) are not watched."""
+        kube = discovery({
+            "v1beta1": [("gateways", "Gateway"), ("httproutes", "HTTPRoute"),
+                        ("referencegrants", "ReferenceGrant")],
+            "v1": [("gateways", "Gateway"), ("httproutes", "HTTPRoute"),
+                   ("gatewayclasses", "GatewayClass"), ("tcproutes", "TCPRoute")],
+        }, preferred="v1")
+        found = await resources.discover(kube)
+        assert found["Gateway"].version == "v1" and found["HTTPRoute"].version == "v1"
+        assert found["TCPRoute"] == Resource("TCPRoute", GROUP, "v1", "tcproutes", True)
+        assert set(found) == {"Gateway", "HTTPRoute", "TCPRoute"}
+
+    async def test_no_gateway_api_installed_is_an_answer(self) -> None:
+        def handle(method: str, path: str, params: Any, body: Any) -> Mapping[str, Any]:
+            raise errors.NotFound("no such group", code=404)
+
+        assert await resources.discover(FakeKube(handle)) == {}
+
+    def test_engine_decides_which_versions_it_reads(self) -> None:
+        assert resources.engine_understands("HTTPRoute", f"{GROUP}/v1")
+        assert not resources.engine_understands("HTTPRoute", f"{GROUP}/v9")
+        assert not resources.engine_understands("GatewayClass", f"{GROUP}/v1")
+
+
+class TestKindsComeAndGo:
+    async def test_crd_appearing_starts_a_reflector_and_going_deletes_its_objects(
+            self) -> None:
+        kube = discovery({}, preferred="v1")
+        app = App(Settings(leader_election=False, metrics_port=0), kube)
+        routes = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
+        app._reconcile_kinds({})
+        assert "HTTPRoute" not in app.resources  # logged as missing, not fatal
+        app._reconcile_kinds({"HTTPRoute": routes})
+        assert app.resources["HTTPRoute"] == routes
+        store = app.stores["HTTPRoute"]
+        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+        app._reconcile_kinds({})  # the CRD was deleted
+        assert "HTTPRoute" not in app.resources and len(store) == 0
+        assert await app.objects.get() == ObjectRef("HTTPRoute", "ns", "r")
+        for _, task in app._reflectors.values():
+            task.cancel()
+        await asyncio.sleep(0)
+
+    async def test_readiness_waits_for_every_reflector(self) -> None:
+        app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
+        ok, why = app.readiness()
+        assert not ok and "initial sync" in why
+
+
+class TestRunCommand:
+    def test_flags_override_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("GWWATCH_METRICS_PORT", "9000")
+        monkeypatch.setenv("GWWATCH_LOG_LEVEL", "debug")
+        args = cli.build_parser().parse_args(
+            ["run", "--metrics-port", "9100", "--no-leader-election",
+             "--controller-name", "example.com/gwwatch"])
+        s = settings_from(args)
+        assert (s.metrics_port, s.leader_election, s.log_level) == (9100, False, "debug")
+        assert s.controller_name == "example.com/gwwatch"
+
+    def test_invalid_settings_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert cli.main(["run", "--controller-name", "not-a-domain-path"]) == 2
+        assert "controller_name" in capsys.readouterr().err
