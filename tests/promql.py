@@ -13,7 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["Selector", "exported_names", "metric_names", "selectors"]
+__all__ = ["TARGET_LABELS", "Selector", "exported_labels", "exported_names", "family_of",
+           "grouping_labels", "metric_names", "selectors", "unknown_labels"]
+
+# Labels Prometheus (and the Prometheus Operator) add to every scraped series.
+TARGET_LABELS: Final = frozenset({"job", "instance", "namespace", "pod", "service",
+                                  "endpoint", "container"})
 
 _TOKEN: Final = re.compile(r"""
       (?P<ws>\s+)
@@ -69,8 +74,18 @@ def _unquote(text: str) -> str:
 
 def selectors(expr: str) -> list[Selector]:
     """The vector selectors of ``expr``, in order (ValueError on what it cannot read)."""
+    return _read(expr)[0]
+
+
+def grouping_labels(expr: str) -> set[str]:
+    """Labels named in ``by``/``without``/``on``/``ignoring``/``group_left``/``group_right``."""
+    return set(_read(expr)[1])
+
+
+def _read(expr: str) -> tuple[list[Selector], list[str]]:
     toks = _tokens(expr)
     found: list[Selector] = []
+    grouping: list[str] = []
     i = 0
 
     def matchers(start: int) -> tuple[tuple[tuple[str, str, str], ...], int]:
@@ -97,6 +112,8 @@ def selectors(expr: str) -> list[Selector]:
         elif kind == "ident" and text in _LABEL_LISTS and nxt == "(":
             i += 2
             while toks[i][1] != ")":
+                if toks[i][0] == "ident":
+                    grouping.append(toks[i][1])
                 i += 1
             i += 1
         elif kind == "ident" and (nxt == "(" or (text in _AGGREGATIONS
@@ -116,7 +133,7 @@ def selectors(expr: str) -> list[Selector]:
             found.append(Selector(name, ms))
         else:
             i += 1
-    return found
+    return found, grouping
 
 
 def metric_names(expr: str) -> set[str]:
@@ -144,3 +161,43 @@ def exported_names() -> set[str]:
         names.update(family.name + s for s in _SUFFIXES[family.type])
         names.update(s.name for s in family.samples)
     return names
+
+
+def exported_labels() -> dict[str, frozenset[str]]:
+    """Family name → its label names, for every family of a fresh registry."""
+    from gwwatch.metrics import Metrics
+
+    m = Metrics()
+    out: dict[str, frozenset[str]] = {}
+    for family in m.registry.collect():
+        out[family.name] = frozenset(getattr(family, "_labelnames", ()))
+    for attr in vars(m).values():  # Counter/Gauge/Histogram objects know theirs
+        name, labels = getattr(attr, "_name", None), getattr(attr, "_labelnames", None)
+        if isinstance(name, str) and labels is not None:
+            out[name] = frozenset(labels)
+    return out
+
+
+def family_of(sample_name: str) -> str:
+    """``gwwatch_watch_events_total`` → ``gwwatch_watch_events`` (the family's name)."""
+    for suffix in ("_total", "_bucket", "_sum", "_count", "_created"):
+        if sample_name.endswith(suffix):
+            return sample_name[: -len(suffix)]
+    return sample_name
+
+
+def unknown_labels(expr: str, known: dict[str, frozenset[str]] | None = None) -> set[str]:
+    """Labels ``expr`` matches on or groups by that none of its metrics carries (neither
+    gwwatch's own labels nor the scrape target's). Metrics outside ``known`` (default:
+    gwwatch's registry, plus Prometheus' ``up``) count as having only target labels."""
+    families = known if known is not None else {**exported_labels(), "up": frozenset()}
+    sels, grouping = _read(expr)
+    allowed_all: set[str] = set(TARGET_LABELS)
+    unknown: set[str] = set()
+    for sel in sels:
+        allowed = families.get(family_of(sel.name), frozenset()) | TARGET_LABELS
+        if sel.name.endswith("_bucket"):
+            allowed |= {"le"}
+        unknown |= {label for label, _, _ in sel.matchers if label != "__name__"} - allowed
+        allowed_all |= allowed
+    return unknown | (set(grouping) - allowed_all)

@@ -13,6 +13,7 @@ to PagerDuty with a routing key from a file. The tools are installed when missin
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.promql import exported_names, selectors
+from tests.promql import exported_names, selectors, unknown_labels
 from tests.tools import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +167,14 @@ class TestRules:
         for name, rule in alerts().items():
             used = {s.name for s in selectors(rule["expr"])}
             assert used and used <= exported, f"{name}: {sorted(used - exported)}"
+
+    def test_rules_use_only_labels_their_metrics_carry(self) -> None:
+        for name, rule in alerts().items():
+            assert not unknown_labels(rule["expr"]), name
+            templated = set(re.findall(r"\$labels\.(\w+)", json.dumps(rule["annotations"])))
+            kept = set(re.findall(r"\w+", "".join(re.findall(r"by \(([^)]*)\)", rule["expr"]))))
+            if kept:  # an aggregation keeps only its by-labels: templates must use those
+                assert templated <= kept, f"{name} templates {sorted(templated - kept)}"
 
     def test_job_is_the_one_the_servicemonitor_produces(self) -> None:
         """The Prometheus Operator names the job after the Service a ServiceMonitor selects."""

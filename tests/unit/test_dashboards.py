@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.promql import Selector, exported_names, metric_names, selectors
+from tests.promql import (
+    Selector,
+    exported_names,
+    grouping_labels,
+    metric_names,
+    selectors,
+    unknown_labels,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -113,6 +120,26 @@ class TestQueries:
                 assert names, f"{name} {title!r}: no metric in {expr!r}"
                 unknown = names - exported
                 assert not unknown, f"{name} {title!r} queries {sorted(unknown)}: not exported"
+
+    def test_every_query_uses_only_labels_its_metrics_carry(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        """Matchers and by-clauses name labels of gwwatch's families (or the scrape
+        target's): a misspelt label would silently select or group nothing."""
+        for name, d in committed.items():
+            for title, expr in targets(d):
+                bad = unknown_labels(variable_query_expr(expr))
+                assert not bad, f"{name} {title!r}: unknown labels {sorted(bad)} in {expr}"
+
+    def test_table_columns_are_labels_the_query_keeps(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        for name, d in committed.items():
+            for p in panels(d):
+                for t in p.get("transformations", []):
+                    if t["id"] == "organize":
+                        (target,) = p["targets"]
+                        columns = set(t["options"]["indexByName"])
+                        kept = grouping_labels(target["expr"])
+                        assert columns <= kept, f"{name} {p['title']!r}: {columns - kept}"
 
     def test_every_selector_follows_the_namespace_variable(
             self, committed: dict[str, dict[str, Any]]) -> None:
@@ -230,6 +257,12 @@ class TestPromqlReader:
     def test_matchers_are_read_with_their_operators(self) -> None:
         assert selectors('m{a="1", b=~"x|y", c!="\\"q\\""}') == [
             Selector("m", (("a", "=", "1"), ("b", "=~", "x|y"), ("c", "!=", '"q"')))]
+
+    def test_an_unknown_label_is_caught(self) -> None:
+        assert unknown_labels('sum by (kind, typo) (gwwatch_relists_total{knd="HTTPRoute"})'
+                              ) == {"typo", "knd"}
+        assert unknown_labels("sum by (le) (rate(gwwatch_reconcile_duration_seconds_bucket"
+                              '{namespace="x"}[5m]))') == set()
 
     def test_an_unknown_metric_is_caught(self) -> None:
         """A typo in a panel's query would be reported (the check can fail)."""
