@@ -219,3 +219,33 @@ class TestAlertmanager:
     def test_each_hijack_is_its_own_incident(self) -> None:
         (route,) = self.config()["route"]["routes"]
         assert {"hostname", "route", "other"} <= set(route["group_by"])
+
+
+class TestToolsInstall:
+    """tests/tools.py: a missing tool is installed, else skipped outside CI and failed in CI."""
+
+    @pytest.fixture
+    def nothing_installed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import tests.tools as tools
+
+        monkeypatch.setattr(tools, "_find", lambda tool: None)
+        monkeypatch.setattr(tools.shutil, "which", lambda name: None)  # and no apt-get
+
+    def test_present_tools_are_found_without_installing(self) -> None:
+        from tests.tools import ensure
+
+        found = require("promtool")  # installs it if this machine lacks it
+        assert ensure("promtool") == found
+        assert found["promtool"].is_file()
+
+    def test_missing_tool_fails_in_ci(self, nothing_installed: None,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CI", "true")
+        with pytest.raises(pytest.fail.Exception, match=r"CI requires amtool: .*no apt-get"):
+            require("amtool")
+
+    def test_missing_tool_skips_outside_ci(self, nothing_installed: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(pytest.skip.Exception, match="prometheus-alertmanager not installed"):
+            require("alertmanager")
