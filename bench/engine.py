@@ -50,7 +50,7 @@ def route(i: int, *, host_of: int | None = None, path: str = "/", version: int =
     return {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": {"name": f"route-{i}", "namespace": f"team-{i % NAMESPACES}",
-                     "creationTimestamp": f"2026-01-01T00:00:00Z" if version == 0 and (
+                     "creationTimestamp": "2026-01-01T00:00:00Z" if version == 0 and (
                          host_of is None) else f"2026-06-{1 + i % 28:02d}T00:00:00Z",
                      "resourceVersion": str(version)},
         "spec": {
