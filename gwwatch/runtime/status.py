@@ -120,7 +120,7 @@ def _ref_key(raw: object, route_namespace: str) -> tuple[object, ...]:
     """Identity of a parentRef as written in status, defaults applied."""
     ref = raw if isinstance(raw, Mapping) else {}
     return (
-        ref.get("group", GATEWAY_GROUP) or GATEWAY_GROUP,
+        ref.get("group", GATEWAY_GROUP),  # "" is the core group, not the default
         ref.get("kind", "Gateway") or "Gateway",
         ref.get("namespace") or route_namespace,
         ref.get("name"),
