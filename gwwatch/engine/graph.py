@@ -162,14 +162,26 @@ class ConflictGraph:
     def tenant(self, namespace: str) -> str:
         return ownership.tenant_of(self.topology.namespace(namespace), self.policy)
 
-    def owner(self, hostname: str) -> ownership.Owner | None:
+    def owner(self, hostname: str, arena: Arena | None = None) -> ownership.Owner | None:
+        """Who owns ``hostname``: an explicit claim, else the oldest route claiming it.
+
+        A route without hostnames on a listener without one (``ANY``: a catch-all, or any
+        TCPRoute/UDPRoute) claims no hostname in particular: it owns only ``ANY`` itself, and
+        only among the routes of its own arena (Gateway, port, kind).
+        """
         self._refresh_claims()
         for claims in (self._file_claims, self._annotation_claims):
             found = claims.owner(hostname)
             if found is not None:
                 return found
+        if hostname == hostnames.ANY:
+            index = self._arenas.get(arena) if arena is not None else None
+            candidates: Iterable[Claim] = index.by_host.get(hostname, ()) if index else ()
+        else:
+            candidates = (c for c in self._global.covering(hostname)
+                          if c.hostname != hostnames.ANY)
         oldest: tuple[object, Claim] | None = None
-        for claim in self._global.covering(hostname):
+        for claim in candidates:
             route = self.routes[claim.route]
             key = (route.created is None, route.created or "", str(route.ref))
             if oldest is None or key < oldest[0]:  # type: ignore[operator]
@@ -402,14 +414,14 @@ class ConflictGraph:
         if stranded:
             unreachable += conflicts.listener_hijacks(
                 kind=kind, gateway=gateway, listener=listener, hostname=hostname,
-                contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
+                contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
                 shares=self.shares, stranded=[(self.routes[ref], c.listener, c.hostname)
                                               for ref, c in sorted(stranded.items())])
         if len({route.ref for _, route in contenders}) < 2:
             return unreachable  # one route alone contests nothing
         return unreachable + conflicts.analyse_slice(
             kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
-            contenders=contenders, owner=self.owner(hostname), tenant=self.tenant,
+            contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
             shares=self.shares,
         )
 

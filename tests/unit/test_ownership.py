@@ -221,3 +221,44 @@ class TestSharedWith:
         label = {"capsule.clastix.io/tenant": "shop"}
         graph = b.scan(b.namespace("shop-dev", labels=label, shared_with="blog"))
         assert graph.shares("shop", "blog")
+
+
+class TestCatchAllsOwnNoHostname:
+    """A route without hostnames on a listener without one (or any TCP/UDP route) claims no
+    hostname in particular: however old, it must not become the owner of every hostname."""
+
+    def _gateway(self) -> object:
+        return b.gateway(listeners=[
+            b.listener("web", hostname="*.example.com"),
+            b.listener("open", port=8080),
+            b.listener("tcp", port=5432, protocol="TCP"),
+        ])
+
+    def test_old_tcp_route_does_not_hide_a_hijack(self) -> None:
+        graph = b.scan(
+            self._gateway(),
+            b.l4_route("TCPRoute", "db", "team-z", created=b.ts(0),
+                       parents=[b.parent(section="tcp")]),
+            b.http_route("api", "team-a", hostnames=["api.example.com"], created=b.ts(1),
+                         parents=[b.parent(section="web")]),
+            b.http_route("grab", "team-b", hostnames=["api.example.com"], created=b.ts(2),
+                         parents=[b.parent(section="web")],
+                         matches=[b.match("/v1")]),
+        )
+        assert _owner(graph, "api.example.com") == ("team-a", "oldest route")
+        hijacks = b.findings(graph, "Hijack")
+        assert [(f.route, f.other) for f in hijacks] == [
+            (b.route_ref("grab", "team-b"), b.route_ref("api", "team-a"))]
+
+    def test_old_catch_all_owns_only_requests_without_a_hostname(self) -> None:
+        graph = b.scan(
+            self._gateway(),
+            b.http_route("default", "team-z", created=b.ts(0),
+                         parents=[b.parent(section="open")]),
+            b.http_route("api", "team-a", hostnames=["api.example.com"], created=b.ts(1),
+                         parents=[b.parent(section="web")]),
+        )
+        assert _owner(graph, "api.example.com") == ("team-a", "oldest route")
+        arena = (b.GW, 8080, "HTTPRoute")
+        owner = graph.owner("*", arena)
+        assert owner is not None and owner.tenant == "team-z"
