@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint controlplane clean
+.PHONY: demo demo-scan test unit lint controlplane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Scan the shipped examples and show what gwwatch finds.
-demo: $(STAMP)
+## The incident, live: a local control plane, gwwatch run, examples/techresolve applied.
+## Keeps running until Ctrl-C; `make demo DEMO_ARGS=--exit` stops after showing the result.
+demo: $(STAMP) controlplane
+	$(PY) examples/techresolve/demo.py $(DEMO_ARGS)
+
+## The same finding offline, no control plane needed: scan the shipped examples.
+demo-scan: $(STAMP)
 	$(PY) -m gwwatch scan examples/ --fail-on never
 
 ## Builds (or reuses) the test control plane, then runs every test: lint, types, unit, integration.
@@ -27,7 +32,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gwwatch tests bench
+	$(VENV)/bin/ruff check gwwatch tests bench dashboards deploy examples
 	$(VENV)/bin/mypy --strict gwwatch
 
 controlplane: $(STAMP)
