@@ -155,8 +155,13 @@ def analyse_slice(
                         continue
                     found.add(pair)
                     hijackers.add(taker.route.ref)
-                    out.append(_hijack(kind, gateway, listener, hostname, won, instead, owner,
-                                       tenant_of(won), owner_tenant, shares, where))
+                    cmp = precedence.compare(won, instead)
+                    out.append(_hijack(
+                        gateway=gateway, listener=listener, hostname=hostname,
+                        taker=won.route.ref, victim=instead.route.ref,
+                        space=safe(won.match.describe()), owner=owner,
+                        taker_tenant=tenant_of(won), shares=shares, where=where,
+                        why=describe_basis(cmp, won, instead), basis=cmp.basis))
                     break
     # Shadowed: every request a rule's match accepts goes to a stronger match of another route.
     for route_ref, rules in _shadowed(kind, ranked, hostname).items():
@@ -241,32 +246,21 @@ def listener_hijacks(
                         if won is None or won.route.ref != c.route.ref:
                             continue
                         taken.add(c.route.ref)
-                        taker_tenant = tenant(c.route.ref.namespace)
-                        cross = taker_tenant != owner.tenant
-                        shared = cross and shares(owner.tenant, taker_tenant)
-                        space = safe(c.match.describe())
-                        out.append(Finding(
-                            kind="Hijack", reason="HijacksTraffic",
-                            severity=CRITICAL if cross and not shared else WARNING,
-                            hostname=hostname, gateway=gateway, listener=listener.name,
-                            route=c.route.ref, other=victim.ref,
-                            message=(
-                                f"{_route(c.route.ref)} (tenant {safe(taker_tenant)}) takes "
-                                f"{safe(hostname)} {space} from {_route(victim.ref)} (tenant "
-                                f"{safe(owner.tenant)}, owner of the hostname by {owner.rule} "
-                                f"{safe(owner.claim)}) on Gateway {safe(gateway)}: requests for "
-                                f"{safe(hostname)} reach listener {safe(listener.name)} of "
-                                f"{safe(listener.owner.kind)} {safe(listener.owner)} "
-                                f"({safe(listener.hostname or 'no hostname')}), more specific "
-                                f"than listener {safe(attached_to.name)} "
-                                f"({safe(attached_to.hostname or 'no hostname')}) that "
-                                f"{_route(victim.ref)} is attached to with "
-                                f"{safe(victim_host)}"
-                                + ("" if cross else " (both routes belong to one tenant)")
-                                + (f" (tenant {safe(owner.tenant)} shares the hostname with "
-                                   f"{safe(taker_tenant)})" if shared else "")),
-                            request_space=space, basis="more specific listener hostname",
-                            tenant=taker_tenant, other_tenant=owner.tenant))
+                        out.append(_hijack(
+                            gateway=gateway, listener=listener.name, hostname=hostname,
+                            taker=c.route.ref, victim=victim.ref,
+                            space=safe(c.match.describe()), owner=owner,
+                            taker_tenant=tenant(c.route.ref.namespace), shares=shares,
+                            where=f"on Gateway {safe(gateway)}",
+                            why=(f"requests for {safe(hostname)} reach listener "
+                                 f"{safe(listener.name)} of {safe(listener.owner.kind)} "
+                                 f"{safe(listener.owner)} "
+                                 f"({safe(listener.hostname or 'no hostname')}), more specific "
+                                 f"than listener {safe(attached_to.name)} "
+                                 f"({safe(attached_to.hostname or 'no hostname')}) that "
+                                 f"{_route(victim.ref)} is attached to with "
+                                 f"{safe(victim_host)}"),
+                            basis="more specific listener hostname"))
                         break
     return out
 
@@ -293,27 +287,26 @@ def unreachable_claims(
     return out
 
 
-def _hijack(kind: str, gateway: ObjectRef, listener: str, hostname: str, taker: Candidate,
-            victim: Candidate, owner: Owner, taker_tenant: str, owner_tenant: str,
-            shares: Callable[[str, str], bool], where: str) -> Finding:
-    cmp = precedence.compare(taker, victim)
+def _hijack(*, gateway: ObjectRef, listener: str, hostname: str, taker: ObjectRef,
+            victim: ObjectRef, space: str, owner: Owner, taker_tenant: str,
+            shares: Callable[[str, str], bool], where: str, why: str, basis: str) -> Finding:
+    """The one way a Hijack is worded and rated, whatever decided it (``why``)."""
+    owner_tenant = owner.tenant or ""
     cross = taker_tenant != owner_tenant
     shared = cross and shares(owner_tenant, taker_tenant)
-    severity = CRITICAL if cross and not shared else WARNING
     note = ""
     if not cross:
         note = " (both routes belong to one tenant)"
     elif shared:
         note = f" (tenant {safe(owner_tenant)} shares the hostname with {safe(taker_tenant)})"
-    space = safe(taker.match.describe())
     return Finding(
-        kind="Hijack", reason="HijacksTraffic", severity=severity, hostname=hostname,
-        gateway=gateway, listener=listener, route=taker.route.ref, other=victim.route.ref,
-        message=(f"{_route(taker.route.ref)} (tenant {safe(taker_tenant)}) takes {safe(hostname)}"
-                 f" {space} from {_route(victim.route.ref)} (tenant {safe(owner_tenant)}, owner of "
-                 f"the hostname by {owner.rule} {safe(owner.claim)}) {where}: "
-                 f"{describe_basis(cmp, taker, victim)}{note}"),
-        request_space=space, basis=cmp.basis, tenant=taker_tenant, other_tenant=owner_tenant)
+        kind="Hijack", reason="HijacksTraffic",
+        severity=CRITICAL if cross and not shared else WARNING, hostname=hostname,
+        gateway=gateway, listener=listener, route=taker, other=victim,
+        message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"
+                 f" from {_route(victim)} (tenant {safe(owner_tenant)}, owner of the hostname by "
+                 f"{owner.rule} {safe(owner.claim)}) {where}: {why}{note}"),
+        request_space=space, basis=basis, tenant=taker_tenant, other_tenant=owner_tenant)
 
 
 def _shadowed(kind: str, ranked: Sequence[Candidate], hostname: str
