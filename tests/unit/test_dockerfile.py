@@ -213,7 +213,7 @@ def test_oci_labels(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
     for label in final.all("LABEL"):
         labels.update(key_values(label.args))
     assert labels.keys() >= REQUIRED_OCI_LABELS, REQUIRED_OCI_LABELS - labels.keys()
-    assert labels["org.opencontainers.image.licenses"] == PYPROJECT["project"]["license"]["text"]
+    assert labels["org.opencontainers.image.licenses"] == PYPROJECT["project"]["license"]
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
     version_arg = next(a for a in final.all("ARG") if a.args.startswith("VERSION="))
     assert version_arg.args == f"VERSION={PYPROJECT['project']['version']}"
