@@ -29,6 +29,7 @@ def findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
             "hostname": f.hostname,
             "gateway": ref_json(f.gateway, kind=False),
             "listener": f.listener,
+            "listenerOwner": ref_json(f.listener_owner),
             "route": ref_json(f.route),
             "other": ref_json(f.other),
             "message": f.message,

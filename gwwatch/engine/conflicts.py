@@ -104,6 +104,7 @@ def analyse_slice(
     owner: Owner | None,
     tenant: Callable[[str], str],
     shares: Callable[[str, str], bool],
+    listener_owner: ObjectRef | None = None,
 ) -> list[Finding]:
     """Hijack, Shadowed and SharedHostname findings among routes contesting ``hostname``.
 
@@ -157,7 +158,8 @@ def analyse_slice(
                     hijackers.add(taker.route.ref)
                     cmp = precedence.compare(won, instead)
                     out.append(_hijack(
-                        gateway=gateway, listener=listener, hostname=hostname,
+                        gateway=gateway, listener=listener, listener_owner=listener_owner,
+                        hostname=hostname,
                         taker=won.route.ref, victim=instead.route.ref,
                         space=safe(won.match.describe()), owner=owner,
                         taker_tenant=tenant_of(won), shares=shares, where=where,
@@ -170,7 +172,8 @@ def analyse_slice(
             cmp = precedence.compare(top, loser)
             out.append(Finding(
                 kind="Shadowed", reason="Shadowed", severity=INFO if same else WARNING,
-                hostname=hostname, gateway=gateway, listener=listener, route=route_ref,
+                hostname=hostname, gateway=gateway, listener=listener,
+                listener_owner=listener_owner, route=route_ref,
                 other=other_ref,
                 message=(f"{_route(route_ref)} rule {loser.rule} ({safe(loser.match.describe())})"
                          f" can never win {safe(hostname)} {where}: {_route(other_ref)} takes all "
@@ -193,7 +196,8 @@ def analyse_slice(
                     seen.add(ref)
                     out.append(Finding(
                         kind="SharedHostname", reason="SharesHostname", severity=WARNING,
-                        hostname=hostname, gateway=gateway, listener=listener, route=ref,
+                        hostname=hostname, gateway=gateway, listener=listener,
+                        listener_owner=listener_owner, route=ref,
                         other=owner_route.ref,
                         message=(f"{_route(ref)} (tenant {safe(t)}) serves "
                                  f"{safe(c.match.describe())} on {safe(hostname)} {where}, a "
@@ -247,7 +251,8 @@ def listener_hijacks(
                             continue
                         taken.add(c.route.ref)
                         out.append(_hijack(
-                            gateway=gateway, listener=listener.name, hostname=hostname,
+                            gateway=gateway, listener=listener.name,
+                            listener_owner=listener.owner, hostname=hostname,
                             taker=c.route.ref, victim=victim.ref,
                             space=safe(c.match.describe()), owner=owner,
                             taker_tenant=tenant(c.route.ref.namespace), shares=shares,
@@ -277,7 +282,8 @@ def unreachable_claims(
     for route, attached_to, route_tenant in claims:
         out.append(Finding(
             kind="Shadowed", reason="ListenerShadowed", severity=WARNING, hostname=hostname,
-            gateway=gateway, listener=attached_to.name, route=route, other=None,
+            gateway=gateway, listener=attached_to.name, listener_owner=attached_to.owner,
+            route=route, other=None,
             message=(f"{_route(route)} is attached to listener {safe(attached_to.name)} of "
                      f"Gateway {safe(gateway)} with hostname {safe(hostname)}, but requests for "
                      f"{safe(hostname)} reach listener {safe(listener.name)} "
@@ -287,7 +293,8 @@ def unreachable_claims(
     return out
 
 
-def _hijack(*, gateway: ObjectRef, listener: str, hostname: str, taker: ObjectRef,
+def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | None,
+            hostname: str, taker: ObjectRef,
             victim: ObjectRef, space: str, owner: Owner, taker_tenant: str,
             shares: Callable[[str, str], bool], where: str, why: str, basis: str) -> Finding:
     """The one way a Hijack is worded and rated, whatever decided it (``why``)."""
@@ -302,7 +309,8 @@ def _hijack(*, gateway: ObjectRef, listener: str, hostname: str, taker: ObjectRe
     return Finding(
         kind="Hijack", reason="HijacksTraffic",
         severity=CRITICAL if cross and not shared else WARNING, hostname=hostname,
-        gateway=gateway, listener=listener, route=taker, other=victim,
+        gateway=gateway, listener=listener, listener_owner=listener_owner, route=taker,
+        other=victim,
         message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"
                  f" from {_route(victim)} (tenant {safe(owner_tenant)}, owner of the hostname by "
                  f"{owner.rule} {safe(owner.claim)}) {where}: {why}{note}"),
@@ -356,6 +364,7 @@ def gateway_posture(
         out.append(Finding(
             kind="Posture", reason=reason, severity=severity,
             hostname=li.hostname or hostnames.ANY, gateway=gateway, listener=li.name,
+            listener_owner=li.owner,
             route=None, other=None, message=message, tenant=gateway_tenant))
 
     for li in listeners:

@@ -47,12 +47,15 @@ class Finding:
     basis: str = ""
     tenant: str | None = None  # the route's tenant
     other_tenant: str | None = None
+    # Who declares ``listener``: the Gateway, or a ListenerSet whose listener names may repeat
+    # the Gateway's own.
+    listener_owner: ObjectRef | None = None
 
     @property
     def identity(self) -> tuple[object, ...]:
         """Stable across re-analysis: what the finding is about, not how it is worded."""
-        return (self.kind, self.reason, self.gateway, self.listener, self.hostname,
-                self.route, self.other)
+        return (self.kind, self.reason, self.gateway, self.listener_owner, self.listener,
+                self.hostname, self.route, self.other)
 
     def sort_key(self) -> tuple[object, ...]:
         return (_ORDER.get(self.severity, 9), self.kind, self.hostname, str(self.gateway),

@@ -430,7 +430,8 @@ class ConflictGraph:
         if len({route.ref for _, route in contenders}) < 2:
             return unreachable  # one route alone contests nothing
         return unreachable + conflicts.analyse_slice(
-            kind=kind, gateway=gateway, listener=listener.name, hostname=hostname,
+            kind=kind, gateway=gateway, listener=listener.name, listener_owner=listener.owner,
+            hostname=hostname,
             contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
             shares=self.shares,
         )

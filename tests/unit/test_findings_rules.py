@@ -528,3 +528,25 @@ class TestRobustness:
         assert [f.kind for f in d.changed] == ["Hijack"]
         gone = diff(before, b.scan(SHARED, owner_route()).findings())
         assert "Hijack" in [f.kind for f in gone.removed] and not gone.added
+
+
+class TestListenerIdentity:
+    def test_same_listener_name_on_gateway_and_listener_set_are_two_findings(self) -> None:
+        """A ListenerSet may reuse a Gateway listener's name: the findings on each stay apart
+        (their identity names who declares the listener), and each says which one it is."""
+        gw = b.gateway(listeners=[b.listener("web", hostname="*.example.com")],
+                       allowed_listeners={"from": "All"})
+        ls = b.listener_set("extra", "infra", listeners=[
+            b.listener("web", port=8080, hostname="*.example.com")])
+
+        parents = [b.parent(), b.parent("extra", kind="ListenerSet")]
+        graph = b.scan(
+            gw, ls,
+            b.http_route("api", "team-a", hostnames=["api.example.com"], created=b.ts(1),
+                         parents=parents),
+            b.http_route("grab", "team-b", hostnames=["api.example.com"], created=b.ts(2),
+                         parents=parents, matches=[b.match("/v1")]))
+        hijacks = b.findings(graph, "Hijack")
+        assert sorted((f.listener, f.listener_owner.kind if f.listener_owner else None)
+                      for f in hijacks) == [("web", "Gateway"), ("web", "ListenerSet")]
+        assert len({f.identity for f in hijacks}) == 2
