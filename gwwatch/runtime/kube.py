@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
+import structlog
 
 from gwwatch.runtime import errors
 
 __all__ = ["Kr8sKube", "Kube", "connect"]
 
+log = structlog.get_logger("gwwatch.kube")
+
 # A plain request answers in well under a second; 30 s covers a loaded apiserver and a big page.
 REQUEST_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
+# At most one credential reload per this many seconds, and only on a 401 (a 403 is RBAC or a
+# terminating namespace saying no: new credentials do not change that).
+REAUTH_INTERVAL = 30.0
 
 
 class Kube(Protocol):
@@ -55,10 +62,43 @@ def _split(path: str) -> tuple[str, str]:
 
 
 class Kr8sKube:
-    """:class:`Kube` over a ``kr8s.asyncio.Api`` (its ``call_api`` only)."""
+    """:class:`Kube` over a ``kr8s.asyncio.Api`` (its ``call_api`` only).
 
-    def __init__(self, api: Any) -> None:
+    Every call passes ``raise_for_status=False`` and turns an error status into
+    :mod:`errors` here. With kr8s' default, a 401 *or 403* makes ``call_api`` reload the
+    credentials and rebuild its one shared httpx session — closing the connection under every
+    watch, Lease renewal and status write in flight — so that one Event refused in a terminating
+    namespace would cut every watch. Here only a 401 reloads the credentials, at most once per
+    :data:`REAUTH_INTERVAL`, and the new token goes into the live session's headers (requests in
+    flight keep their connections).
+    """
+
+    def __init__(self, api: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.api = api
+        self._clock = clock
+        self._last_reauth: float | None = None
+
+    async def _reauthenticate(self) -> bool:
+        """Reload credentials after a 401 (rate-limited); True when a retry is worth it."""
+        now = self._clock()
+        if self._last_reauth is not None and now - self._last_reauth < REAUTH_INTERVAL:
+            return False
+        self._last_reauth = now
+        auth = getattr(self.api, "auth", None)
+        if auth is None:
+            return False
+        old = getattr(auth, "token", None)
+        try:
+            await auth.reauthenticate()
+        except Exception as exc:  # a missing file, a bad kubeconfig: keep the old credentials
+            log.warning("reauthenticate_failed", error=str(exc)[:200])
+            return False
+        token = getattr(auth, "token", None)
+        session = getattr(self.api, "_session", None)
+        if token and session is not None and not session.is_closed:
+            session.headers["Authorization"] = f"Bearer {token}"
+        log.info("reauthenticated", token_changed=token != old)
+        return True
 
     async def request(
         self,
@@ -79,11 +119,18 @@ class Kr8sKube:
             kwargs["params"] = dict(params)
         if body is not None:
             kwargs["content"] = json.dumps(body).encode()
-        with errors.translated():
-            async with self.api.call_api(method, version="", base=base, url=url,
-                                         **kwargs) as response:
-                data = response.json() if response.content else {}
-        return dict(data) if isinstance(data, Mapping) else {"items": data}
+        for attempt in range(2):
+            with errors.translated():
+                async with self.api.call_api(method, version="", base=base, url=url,
+                                             raise_for_status=False, **kwargs) as response:
+                    error = errors.from_response(response) if response.is_error else None
+                    data = response.json() if error is None and response.content else {}
+            if error is None:
+                return dict(data) if isinstance(data, Mapping) else {"items": data}
+            if error.code == 401 and attempt == 0 and await self._reauthenticate():
+                continue  # once, with the reloaded credentials
+            raise error
+        raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -94,7 +141,13 @@ class Kr8sKube:
         with errors.translated():
             async with self.api.call_api("GET", version="", base=base, url=url,
                                          params=dict(params), stream=True,
-                                         timeout=timeout) as response:
+                                         raise_for_status=False, timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    error = errors.from_response(response)
+                    if response.status_code == 401:
+                        await self._reauthenticate()  # the next watch goes with new credentials
+                    raise error
                 yield _lines(response)
 
 
