@@ -74,7 +74,8 @@ class App:
             resource_of=self.resources.get, read_cached=self._cached, observer=self.metrics)
         self.recorder = events.EventRecorder(
             kube, controller=settings.controller_name, instance=settings.identity,
-            read_cached=self._cached, observer=self.metrics)
+            read_cached=self._cached, observer=self.metrics,
+            namespace_terminating=self._namespace_terminating)
         self.server = Server(self.metrics, host=settings.metrics_bind_address,
                              port=settings.metrics_port, ready=self.readiness,
                              refresh=self._refresh_snapshot)
@@ -226,6 +227,16 @@ class App:
     def _cached(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         store = self.stores.get(ref.kind)
         return store.get(ref) if store is not None else None
+
+    def _namespace_terminating(self, namespace: str) -> bool:
+        """Whether the Namespace cache says ``namespace`` is being deleted."""
+        obj = self._cached(ObjectRef(NAMESPACES.kind, "", namespace))
+        if obj is None:
+            return False
+        meta = obj.get("metadata")
+        status = obj.get("status")
+        return bool(isinstance(meta, Mapping) and meta.get("deletionTimestamp")) or (
+            isinstance(status, Mapping) and status.get("phase") == "Terminating")
 
     # --- sinks (called by the graph worker after each batch; they only enqueue) --------------
 

@@ -103,6 +103,7 @@ class EventRecorder:
         instance: str,
         read_cached: Callable[[ObjectRef], Mapping[str, Any] | None],
         observer: EventObserver,
+        namespace_terminating: Callable[[str], bool] = lambda namespace: False,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.kube = kube
@@ -110,6 +111,7 @@ class EventRecorder:
         self.instance = instance[:128]
         self.read_cached = read_cached
         self.observer = observer
+        self.namespace_terminating = namespace_terminating
         self._wall_clock = wall_clock
         self._counts: OrderedDict[str, int] = OrderedDict()
 
@@ -118,6 +120,9 @@ class EventRecorder:
         if obj is None:
             self.observer.event(job.type, "skipped")
             return  # the route is gone: nobody will read its Events
+        if self.namespace_terminating(job.route.namespace):
+            self.observer.event(job.type, "skipped")
+            return  # the server refuses new objects there (403), and the route goes soon
         name = event_name(job)
         ns = job.route.namespace
         now = _micro(self._wall_clock)

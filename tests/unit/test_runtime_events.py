@@ -1,0 +1,49 @@
+"""Events on routes (:mod:`gwwatch.runtime.events`) as the app wires them, over a fake API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gwwatch.engine import ObjectRef
+from gwwatch.runtime import events
+from gwwatch.runtime.app import App
+from gwwatch.runtime.store import Store
+from gwwatch.settings import Settings
+from tests.unit.runtime_fakes import FakeKube
+
+ROUTE = ObjectRef("HTTPRoute", "going", "r")
+
+
+def route_obj() -> dict[str, Any]:
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "r", "namespace": "going", "resourceVersion": "1"}}
+
+
+def namespace_obj(terminating: bool) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "going", "resourceVersion": "1"}
+    if terminating:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta,
+            "status": {"phase": "Terminating" if terminating else "Active"}}
+
+
+def app_with(terminating: bool) -> tuple[App, FakeKube]:
+    kube = FakeKube(lambda method, path, params, body: body or {})
+    app = App(Settings(leader_election=False, metrics_port=0), kube)
+    app.stores["Namespace"] = Store("Namespace")
+    app.stores["Namespace"].upsert(namespace_obj(terminating))
+    app.stores["HTTPRoute"] = Store("HTTPRoute")
+    app.stores["HTTPRoute"].upsert(route_obj())
+    return app, kube
+
+
+async def test_no_event_is_posted_into_a_terminating_namespace() -> None:
+    """The server refuses it with a 403; there is nobody left to read it anyway."""
+    job = events.EventJob(ROUTE, "Normal", "HijacksTrafficResolved", "m", "id")
+    app, kube = app_with(terminating=True)
+    await app.recorder.record(job)
+    assert kube.count("POST") == 0
+
+    app, kube = app_with(terminating=False)
+    await app.recorder.record(job)
+    assert kube.count("POST") == 1
