@@ -131,11 +131,15 @@ def _ref_key(raw: object, route_namespace: str) -> tuple[object, ...]:
 
 def _parents_for(finding: Finding, parents: Sequence[ParentStatus]) -> list[ParentStatus]:
     """The parentRefs through which the route takes part in ``finding``: those attached to the
-    finding's listener, else (defensively) any attached to its Gateway."""
+    finding's listener, else (defensively) any attached to its Gateway. A listener is named by
+    its owner (the Gateway or ListenerSet declaring it) and its name: a ListenerSet may declare
+    a listener named like one of its Gateway's."""
+    owner = finding.listener_owner
     on_listener = [
         ps for ps in parents
         if ps.accepted and ps.gateway == finding.gateway and any(
             a.listener.name == finding.listener and a.listener.gateway == finding.gateway
+            and (owner is None or a.listener.owner == owner)
             for a in ps.attached)
     ]
     if on_listener:

@@ -357,3 +357,58 @@ class TestStatusWriter:
         assert kube.count("PUT") == 3
         restored = server.obj["status"]["parents"]
         assert [p["controllerName"] for p in restored] != [ME]
+
+
+class TestListenerOwner:
+    """A ListenerSet may declare a listener named like one of its Gateway's: the finding's
+    ``listener_owner`` decides which parentRef the entry goes on."""
+
+    @staticmethod
+    def graph() -> ConflictGraph:
+        g = "gateway.networking.k8s.io/v1"
+        listeners = {"allowedRoutes": {"namespaces": {"from": "All"}}, "protocol": "HTTP",
+                     "hostname": "*.example.com", "name": "web"}
+        objs: list[dict[str, Any]] = [
+            *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+              for n in ("infra", "a", "b")),
+            {"apiVersion": g, "kind": "Gateway", "metadata": {"name": "g", "namespace": "infra"},
+             "spec": {"gatewayClassName": "c",
+                      "allowedListeners": {"namespaces": {"from": "Same"}},
+                      "listeners": [{**listeners, "port": 80}]}},
+            {"apiVersion": g, "kind": "ListenerSet",
+             "metadata": {"name": "ls", "namespace": "infra"},
+             "spec": {"parentRef": {"name": "g", "kind": "Gateway",
+                                    "group": "gateway.networking.k8s.io"},
+                      "listeners": [{**listeners, "port": 8080}]}},
+        ]
+        for name, ns, path, ts in (("owner", "a", "/", "2025-01-01T00:00:00Z"),
+                                   ("thief", "b", "/v1", "2025-02-01T00:00:00Z")):
+            objs.append({
+                "apiVersion": g, "kind": "HTTPRoute",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": ts},
+                "spec": {"parentRefs": [{"name": "g", "namespace": "infra"},
+                                        {"name": "ls", "namespace": "infra",
+                                         "kind": "ListenerSet"}],
+                         "hostnames": ["api.example.com"],
+                         "rules": [{"matches": [{"path": {"type": "PathPrefix",
+                                                          "value": path}}]}]}})
+        parsed = [p for o in objs if (p := parse(o)) is not None]
+        return analyse(parsed)
+
+    def test_each_finding_goes_on_the_parent_ref_of_its_listeners_owner(self) -> None:
+        g = self.graph()
+        thief = ObjectRef("HTTPRoute", "b", "thief")
+        hijacks = [f for f in g.findings() if f.kind == "Hijack" and f.route == thief]
+        owners = {f.listener_owner.kind for f in hijacks if f.listener_owner is not None}
+        assert owners == {"Gateway", "ListenerSet"}
+        for f in hijacks:
+            assert f.listener_owner is not None
+            (e,) = wanted_entries(thief, [f], g.status[thief])
+            assert e.parent_ref["kind"] == f.listener_owner.kind
+            assert e.parent_ref["name"] == f.listener_owner.name
+        # Both together: one finding per entry, not both findings on both entries.
+        entries = wanted_entries(thief, hijacks, g.status[thief])
+        assert len(entries) == 2
+        for e in entries:
+            (c,) = e.conditions
+            assert not c.message.startswith("2 findings")
