@@ -37,6 +37,7 @@ __all__ = [
     "Unprocessable",
     "from_status",
     "is_retriable_watch_error",
+    "is_too_large_resource_version",
     "translated",
 ]
 
@@ -45,11 +46,12 @@ class ApiError(Exception):
     """An API call failed; ``code`` is the HTTP status (0 when no response came)."""
 
     def __init__(self, message: str, *, code: int = 0, reason: str = "",
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, causes: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.retry_after = retry_after
+        self.causes = causes  # the Status' details.causes[].reason
 
 
 class Expired(ApiError):
@@ -107,7 +109,12 @@ def from_status(status: Mapping[str, Any], *, retry_after: float | None = None) 
     message = str(status.get("message") or reason or f"HTTP {code}")
     if code == 0 and reason == "Expired":
         code = 410
-    return _class_for(code)(message, code=code, reason=reason, retry_after=retry_after)
+    details = status.get("details")
+    raw_causes = details.get("causes") if isinstance(details, Mapping) else None
+    causes = tuple(str(c.get("reason") or "") for c in raw_causes or ()
+                   if isinstance(c, Mapping)) if isinstance(raw_causes, list) else ()
+    return _class_for(code)(message, code=code, reason=reason, retry_after=retry_after,
+                            causes=causes)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -152,6 +159,13 @@ def translated() -> Iterator[None]:
     except (httpx.TransportError, ssl.SSLError, ConnectionError, OSError) as exc:
         # Connection refused or reset, a read timeout, a stream cut mid-chunk: the network.
         raise Transient(f"{type(exc).__name__}: {exc}") from exc
+
+
+def is_too_large_resource_version(exc: ApiError) -> bool:
+    """apimachinery's ``IsTooLargeResourceVersion``: the apiserver has not caught up with the
+    version asked for (a 504 with cause ``ResourceVersionTooLarge``)."""
+    return (exc.code == 504 and "ResourceVersionTooLarge" in exc.causes) or (
+        "Too large resource version" in str(exc))
 
 
 def is_retriable_watch_error(exc: ApiError) -> bool:

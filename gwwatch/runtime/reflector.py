@@ -12,7 +12,12 @@ One pass, :meth:`Reflector.list_and_watch`:
    from it, without listing; on ``410 Gone`` (an HTTP status or an ERROR event in the stream)
    return, so that the caller lists again.
 
-:meth:`Reflector.run` is the endless loop around passes, with backoff between failed ones.
+:meth:`Reflector.run` is the endless loop around passes, with client-go's ``BackoffUntil``
+between them: every pass that ends (an expired watch, a failed list) waits the backoff, which
+doubles while passes keep ending and forgets after two healthy minutes. A re-list reads "not
+older than" the last resourceVersion the watch saw (events and bookmarks), like client-go's
+``relistResourceVersion``; when the server cannot serve that version (410, or "too large
+resource version" from a lagging apiserver) it lists the latest ("", a quorum read).
 Tests drive single passes through a fake :class:`ListWatch` (httpx's ``MockTransport`` idea).
 """
 
@@ -158,23 +163,23 @@ class Reflector:
         self._sleep = sleep
         self._rand = rand
         self._backoff = self.timing.backoff()
-        self.resource_version = ""  # last seen: where the next watch starts
-        self._last_sync_rv = ""  # of the last successful list
-        self._last_sync_rv_unavailable = False  # a list at it got 410: next list must be ""
+        self.resource_version = ""  # last seen (list, events, bookmarks): where we resume
+        self._last_sync_rv_unavailable = False  # a list at it was refused: next list is ""
         self.synced = asyncio.Event()  # set after the first successful list
         self.lists = 0
 
     # --- the endless loop ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """List and watch until cancelled; a failed pass backs off (800 ms → 30 s, jitter)."""
+        """List and watch until cancelled; every pass that ends backs off (800 ms → 30 s,
+        jitter; back to 800 ms after two healthy minutes), so a watch that keeps expiring
+        right after a slow list cannot turn into a list storm."""
         while True:
             try:
-                started = self._clock()
                 await self.list_and_watch()
-                # Expired: list again at once, unless the watch expired right after the list.
-                if self._clock() - started < _SHORT_WATCH:
-                    await self._sleep(self._backoff.next())
+                delay = self._backoff.next()
+                log.info("relist_in", kind=self.kind, delay=round(delay, 2))
+                await self._sleep(delay)
             except errors.ApiError as exc:
                 delay = self._backoff.next()
                 if exc.retry_after:
@@ -194,22 +199,29 @@ class Reflector:
 
     def relist_resource_version(self) -> str:
         """client-go's ``relistResourceVersion``: ``""`` (a consistent read of the latest) for
-        the first list and after a list at the last synced version was refused as expired;
-        otherwise that version, read as "not older than"."""
-        if self._last_sync_rv_unavailable or not self._last_sync_rv:
+        the first list and after a list at the last seen version was refused (expired, or too
+        large for a lagging apiserver); otherwise the last version seen — by the list, the
+        watch's events or its bookmarks — read as "not older than"."""
+        if self._last_sync_rv_unavailable or not self.resource_version:
             return ""
-        return self._last_sync_rv
+        return self.resource_version
 
     async def list_once(self) -> None:
+        rv = self.relist_resource_version()
         try:
-            items, rv = await self._list_pages(self.relist_resource_version())
-        except errors.Expired:
-            # The version we listed at (or a continue token) is too old: read the latest.
-            log.info("list_expired", kind=self.kind, resource_version=self._last_sync_rv)
+            items, rv = await self._list_pages(rv)
+        except errors.ApiError as exc:
+            if not rv or not (isinstance(exc, errors.Expired)
+                              or errors.is_too_large_resource_version(exc)):
+                raise
+            # The version (or a continue token) is too old, or newer than this apiserver has
+            # seen: read the latest.
+            log.info("list_resource_version_unavailable", kind=self.kind, resource_version=rv,
+                     error=str(exc))
             self._last_sync_rv_unavailable = True
             items, rv = await self._list_pages("")
         changed = self.store.replace(items)
-        self._last_sync_rv = self.resource_version = rv
+        self.resource_version = rv
         self._last_sync_rv_unavailable = False
         self.lists += 1
         self.observer.relisted(self.kind, self._wall_clock())

@@ -111,6 +111,39 @@ class TestListAndWatch:
         assert lw.list_calls[1] == {"limit": "500", "resourceVersion": "100",
                                     "resourceVersionMatch": "NotOlderThan"}
 
+    async def test_relist_reads_not_older_than_the_last_version_the_watch_saw(self) -> None:
+        """client-go sets lastSyncResourceVersion from every watch event and bookmark: a
+        re-list after the watch moved to 500 must not read an older snapshot (at 100)."""
+        lw = FakeListWatch(pages=[ListPage([A1], "100", ""), ListPage([A1], "600", ""),
+                                  ListPage([A1], "700", "")],
+                           scripts=[[event("ADDED", obj("b", "500")), error_event(410)],
+                                    [bookmark("650"), error_event(410)]])
+        h = Harness(lw)
+        await h.reflector.list_and_watch()
+        await h.reflector.list_and_watch()
+        await h.reflector.list_once()
+        assert [c.get("resourceVersion") for c in lw.list_calls] == [None, "500", "650"]
+
+    async def test_list_too_large_resource_version_falls_back_to_a_consistent_list(
+            self) -> None:
+        """A lagging apiserver (HA, behind etcd) answers 504 "Too large resource version":
+        read the latest instead of failing the list for ever."""
+        too_large = errors.from_status({
+            "kind": "Status", "code": 504, "reason": "Timeout",
+            "message": "Too large resource version: 900, current: 800",
+            "details": {"causes": [{"reason": "ResourceVersionTooLarge",
+                                    "message": "Too large resource version"}]}})
+        lw = FakeListWatch(pages=[ListPage([A1], "900", ""), too_large,
+                                  ListPage([B1], "800", "")],
+                           scripts=[[error_event(410)]])
+        h = Harness(lw)
+        await h.reflector.list_and_watch()
+        await h.reflector.list_once()
+        assert lw.list_calls[1]["resourceVersion"] == "900"
+        assert lw.list_calls[2] == {"limit": "500"}
+        assert sorted(h.store) == [ref("b")]
+        assert h.reflector.resource_version == "800"
+
     async def test_list_expired_falls_back_to_a_consistent_list(self) -> None:
         """When even the list at the last synced version is too old, list the latest ("")."""
         lw = FakeListWatch(
@@ -249,6 +282,36 @@ class TestRun:
         assert h.clock.sleeps[:2] == [0.8, 1.6]
         assert h.reflector.lists == 2
         assert h.restarts[:2] == ["Transient", "Transient"]
+
+    async def test_run_backs_off_between_passes_even_after_a_slow_list(self) -> None:
+        """client-go's BackoffUntil: a watch that expires right after a 2 s list must not turn
+        into a tight list loop; the backoff doubles while passes keep ending."""
+
+        class SlowList(FakeListWatch):
+            async def list(self, params):  # type: ignore[no-untyped-def]
+                h.clock.now += 2.0  # a big list
+                return await super().list(params)
+
+        lw = SlowList(pages=[ListPage([A1], "100", "") for _ in range(4)],
+                      scripts=[[error_event(410)] for _ in range(3)])
+        h = Harness(lw)
+        with pytest.raises(Exhausted):
+            await h.reflector.run()
+        assert len(lw.list_calls) == 4
+        assert h.clock.sleeps == [0.8, 1.6, 3.2]
+
+    async def test_run_backoff_forgets_after_two_healthy_minutes(self) -> None:
+        class LongWatch(FakeListWatch):
+            async def list(self, params):  # type: ignore[no-untyped-def]
+                h.clock.now += 200.0  # stands for a watch that ran for minutes
+                return await super().list(params)
+
+        lw = LongWatch(pages=[ListPage([A1], "100", "") for _ in range(3)],
+                       scripts=[[error_event(410)] for _ in range(2)])
+        h = Harness(lw)
+        with pytest.raises(Exhausted):
+            await h.reflector.run()
+        assert h.clock.sleeps == [0.8, 0.8]
 
     async def test_run_survives_exhausted_fake_as_error(self) -> None:
         """Anything that is not an ApiError propagates out of run() (the app restarts it)."""
