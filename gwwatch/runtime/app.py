@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import structlog
@@ -95,6 +95,8 @@ class App:
                                    max_timeout=settings.watch_timeout_max_seconds,
                                    page_size=settings.list_page_size)
         self._missing_logged: set[str] = set()
+        # Between restarts of a long-running task that crashed (a bug, an unexpected answer).
+        self._crash_backoff: Callable[[], Backoff] = lambda: Backoff(initial=1.0, maximum=30.0)
 
     # --- the whole program -------------------------------------------------------------------
 
@@ -107,17 +109,20 @@ class App:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.server.serve(), name="http")
                 tg.create_task(self.worker.run(), name="graph")
-                tg.create_task(self._discover(), name="discovery")
+                tg.create_task(self._keep_running("discovery", self._discover),
+                               name="discovery")
                 tg.create_task(self._await_sync(), name="sync")
                 if self.settings.ownership_configmap:
                     self._start_reflector(CONFIGMAPS, namespace=self.settings.namespace,
                                           field_selector="metadata.name="
                                           f"{self.settings.ownership_configmap}")
                 if self.elector is not None:
-                    tg.create_task(self.elector.run(self._lead), name="leader")
+                    elector = self.elector
+                    tg.create_task(self._keep_running(
+                        "leader", lambda: elector.run(self._lead)), name="leader")
                 else:
                     self.metrics.leading(True)
-                    tg.create_task(self._lead(), name="lead")
+                    tg.create_task(self._keep_running("lead", self._lead), name="lead")
         finally:
             for _, task in self._reflectors.values():
                 task.cancel()
@@ -175,7 +180,8 @@ class App:
             KubeListWatch(self.kube, resource, namespace=namespace,
                           field_selector=field_selector),
             store, self.objects.add, timing=self._timing, observer=self.metrics)
-        task = asyncio.create_task(self._keep_running(reflector), name=f"reflector-{kind}")
+        task = asyncio.create_task(self._keep_running(f"reflector-{kind}", reflector.run),
+                                   name=f"reflector-{kind}")
         self._reflectors[kind] = (reflector, task)
 
     def _stop_reflector(self, kind: str) -> None:
@@ -188,16 +194,20 @@ class App:
             for key in store.clear():  # the kind is gone: so is every object of it
                 self.objects.add(key)
 
-    @staticmethod
-    async def _keep_running(reflector: Reflector) -> None:
+    async def _keep_running(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run()`` for ever: whatever escapes it (a bug, an answer nobody expected) is
+        logged and it starts again after a backoff, rather than ending the App's TaskGroup —
+        which would end the process."""
+        backoff = self._crash_backoff()
         while True:
             try:
-                await reflector.run()
+                await run()
+                log.error("task_returned", task=name)  # these loops are endless
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug; keep watching rather than go blind
-                log.exception("reflector_crashed", kind=reflector.kind)
-                await asyncio.sleep(5.0)
+            except Exception:
+                log.exception("task_crashed", task=name)
+            await asyncio.sleep(backoff.next())
 
     async def _await_sync(self) -> None:
         """Ready once discovery ran, every reflector listed, and the graph caught up."""

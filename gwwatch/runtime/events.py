@@ -197,5 +197,8 @@ class EventRecorder:
                 with structlog.contextvars.bound_contextvars(
                         namespace=job.route.namespace, route=job.route.name):
                     await self.record(job)
+            except Exception:  # a bug or an unexpected answer: lose this Event, not the rest
+                self.observer.event(job.type, "error")
+                log.exception("event_crashed", route=str(job.route), reason=job.reason)
             finally:
                 jobs.task_done()

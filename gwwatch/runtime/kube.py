@@ -124,7 +124,7 @@ class Kr8sKube:
                 async with self.api.call_api(method, version="", base=base, url=url,
                                              raise_for_status=False, **kwargs) as response:
                     error = errors.from_response(response) if response.is_error else None
-                    data = response.json() if error is None and response.content else {}
+                    data = _decode(response) if error is None else {}
             if error is None:
                 return dict(data) if isinstance(data, Mapping) else {"items": data}
             if error.code == 401 and attempt == 0 and await self._reauthenticate():
@@ -149,6 +149,19 @@ class Kr8sKube:
                         await self._reauthenticate()  # the next watch goes with new credentials
                     raise error
                 yield _lines(response)
+
+
+def _decode(response: httpx.Response) -> Any:
+    """The JSON body; anything else (a proxy's HTML page, a truncated body) is transient."""
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise errors.Transient(
+            f"undecodable answer (HTTP {response.status_code}, "
+            f"{response.headers.get('Content-Type', '?')}): {response.content[:200]!r}"
+        ) from exc
 
 
 async def _lines(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:

@@ -4,6 +4,7 @@ fake API (no server); the ``gwwatch run`` command line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 from gwwatch import cli
 from gwwatch.engine import ObjectRef
-from gwwatch.runtime import errors, resources
+from gwwatch.runtime import errors, events, resources
 from gwwatch.runtime.app import App
+from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.command import settings_from
 from gwwatch.runtime.resources import Resource
 from gwwatch.settings import Settings
@@ -103,3 +105,56 @@ class TestRunCommand:
     def test_invalid_settings_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["run", "--controller-name", "not-a-domain-path"]) == 2
         assert "controller_name" in capsys.readouterr().err
+
+
+class TestNothingEndsTheProcess:
+    async def test_unexpected_errors_in_discovery_leader_and_events_are_retried(
+            self) -> None:
+        """An exception outside the error tree (a bug, an answer nobody expected) in
+        discovery, the Lease client or the Event recorder is logged and retried; it must not
+        end the App's TaskGroup (the process)."""
+        calls: dict[str, int] = {}
+
+        def handle(method: str, path: str, params: Any, body: Any) -> Mapping[str, Any]:
+            key = f"{method} {path.split('?')[0]}"
+            calls[key] = calls.get(key, 0) + 1
+            if path == f"/apis/{GROUP}":
+                if calls[key] == 1:
+                    raise KeyError("an answer nobody expected")
+                raise errors.NotFound("no Gateway API", code=404)
+            if path.endswith("/leases/gwwatch") and method == "GET":
+                if calls[key] == 1:
+                    raise TypeError("a lease nobody expected")
+                raise errors.NotFound("no lease", code=404)
+            if method == "POST":
+                return body  # type: ignore[no-any-return]
+            if path == "/api/v1/namespaces":
+                return {"items": [], "metadata": {"resourceVersion": "1"}}
+            raise errors.NotFound("nothing here", code=404)
+
+        app = App(Settings(leader_election=True, metrics_port=0, namespace="gw",
+                           metrics_bind_address="127.0.0.1"), FakeKube(handle))
+        app._crash_backoff = lambda: Backoff(initial=0.01, maximum=0.01, jitter=0.0)
+
+        async def broken_record(job: events.EventJob) -> None:
+            raise RuntimeError("a bug in the recorder")
+
+        app.recorder.record = broken_record  # type: ignore[method-assign]
+        task = asyncio.create_task(app.run())
+        try:
+            async with asyncio.timeout(5):
+                await app.discovered.wait()
+                while not app.active:
+                    await asyncio.sleep(0.01)
+            job = events.EventJob(ObjectRef("HTTPRoute", "ns", "r"), "Warning", "X", "m", "i")
+            app._enqueue_events([job, job])
+            async with asyncio.timeout(5):
+                await app.event_jobs.join()
+            await asyncio.sleep(0.05)
+            assert not task.done()
+            assert calls[f"GET /apis/{GROUP}"] >= 2
+            assert app.elector is not None and app.elector.is_leader
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

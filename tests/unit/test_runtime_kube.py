@@ -11,7 +11,9 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from gwwatch.runtime import errors
@@ -180,3 +182,16 @@ async def test_a_401_reloads_credentials_once_without_closing_the_session(
         assert await asyncio.wait_for(watch, 5) == "ended"
         assert len(seen) > before + 2 and fake.watches == 1
 
+
+
+async def test_an_undecodable_answer_is_transient() -> None:
+    """A proxy's login page instead of JSON must not escape the error tree."""
+
+    class Api:
+        @contextlib.asynccontextmanager
+        async def call_api(self, method: str, **kw: Any) -> AsyncIterator[httpx.Response]:
+            yield httpx.Response(200, content=b"<html>proxy login</html>",
+                                 request=httpx.Request(method, "https://x/apis"))
+
+    with pytest.raises(errors.Transient):
+        await Kr8sKube(Api()).request("GET", "/apis/gateway.networking.k8s.io")
