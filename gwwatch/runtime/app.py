@@ -49,6 +49,7 @@ CONFIGMAPS: Final = Resource(OWNERSHIP_KIND, "", "v1", "configmaps", True)
 _EVENT_QUEUE: Final = 10_000  # Event jobs waiting; beyond this they are dropped and counted
 _EVENT_WORKERS: Final = 2
 _ROUTE_KINDS: Final = frozenset(ROUTE_KINDS)
+_GONE_AFTER: Final = 2  # discoveries in a row that must miss a kind before it is gone
 
 
 class App:
@@ -95,6 +96,7 @@ class App:
                                    max_timeout=settings.watch_timeout_max_seconds,
                                    page_size=settings.list_page_size)
         self._missing_logged: set[str] = set()
+        self._absent: dict[str, int] = {}  # kind → discoveries in a row that did not find it
         # Between restarts of a long-running task that crashed (a bug, an unexpected answer).
         self._crash_backoff: Callable[[], Backoff] = lambda: Backoff(initial=1.0, maximum=30.0)
 
@@ -150,14 +152,36 @@ class App:
             await asyncio.sleep(self.settings.discovery_interval_seconds)
 
     def _reconcile_kinds(self, found: Mapping[str, Resource]) -> None:
+        """Start, move or stop reflectors after a discovery.
+
+        A kind whose served version changed keeps its store: the new reflector's first list
+        replaces it and only real differences reach the graph (clearing it would remove every
+        status entry and send Resolved Events, then add them all back). A kind is declared gone
+        only when two discoveries in a row agree — one 404 from an apiserver that just started
+        or a CRD being re-applied must not look like every route being deleted.
+        """
         for kind in resources.GATEWAY_KINDS:
             want = found.get(kind)
             have = self.resources.get(kind)
+            if want is None and have is not None:
+                self._absent[kind] = self._absent.get(kind, 0) + 1
+                if self._absent[kind] < _GONE_AFTER:
+                    log.warning("kind_missing", kind=kind, api_version=have.api_version,
+                                hint="declared gone if the next discovery agrees")
+                    continue
+            else:
+                self._absent.pop(kind, None)
             if want == have:
                 if want is None and kind not in self._missing_logged:
                     self._missing_logged.add(kind)
                     log.warning("kind_not_served", kind=kind,
                                 hint="its CRD is not installed; checked again periodically")
+                continue
+            if have is not None and want is not None:
+                log.info("kind_version_changed", kind=kind, was=have.api_version,
+                         api_version=want.api_version)
+                self._stop_reflector(kind, clear=False)
+                self._start_reflector(want)
                 continue
             if have is not None:
                 self._stop_reflector(kind)
@@ -184,13 +208,13 @@ class App:
                                    name=f"reflector-{kind}")
         self._reflectors[kind] = (reflector, task)
 
-    def _stop_reflector(self, kind: str) -> None:
+    def _stop_reflector(self, kind: str, *, clear: bool = True) -> None:
         entry = self._reflectors.pop(kind, None)
         if entry is not None:
             entry[1].cancel()
         self.resources.pop(kind, None)
         store = self.stores.get(kind)
-        if store is not None:
+        if clear and store is not None:
             for key in store.clear():  # the kind is gone: so is every object of it
                 self.objects.add(key)
 

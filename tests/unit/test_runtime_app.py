@@ -78,11 +78,52 @@ class TestKindsComeAndGo:
         assert app.resources["HTTPRoute"] == routes
         store = app.stores["HTTPRoute"]
         store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
-        app._reconcile_kinds({})  # the CRD was deleted
+        app._reconcile_kinds({})  # the CRD was deleted: two discoveries in a row agree
+        app._reconcile_kinds({})
         assert "HTTPRoute" not in app.resources and len(store) == 0
         assert await app.objects.get() == ObjectRef("HTTPRoute", "ns", "r")
         for _, task in app._reflectors.values():
             task.cancel()
+        await asyncio.sleep(0)
+
+    async def test_one_discovery_missing_a_kind_does_not_wipe_its_store(self) -> None:
+        """A single 404 for the group (an apiserver just started, a CRD re-applied) must not
+        delete every route (status entries removed, Resolved Events, then all re-added)."""
+        app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
+        routes = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
+        app._reconcile_kinds({"HTTPRoute": routes})
+        store = app.stores["HTTPRoute"]
+        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+        reflector, task = app._reflectors["HTTPRoute"]
+        app._reconcile_kinds({})  # flap
+        assert len(store) == 1 and len(app.objects) == 0
+        assert app._reflectors["HTTPRoute"] == (reflector, task) and not task.cancelled()
+        app._reconcile_kinds({"HTTPRoute": routes})  # back: the count starts again
+        app._reconcile_kinds({})
+        assert len(store) == 1 and app.resources["HTTPRoute"] == routes
+        app._reconcile_kinds({})  # twice in a row: gone
+        assert len(store) == 0 and "HTTPRoute" not in app.resources
+        for _, t in app._reflectors.values():
+            t.cancel()
+        await asyncio.sleep(0)
+
+    async def test_served_version_change_keeps_the_store_for_the_new_reflector(
+            self) -> None:
+        app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
+        beta = Resource("HTTPRoute", GROUP, "v1beta1", "httproutes", True)
+        v1 = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
+        app._reconcile_kinds({"HTTPRoute": beta})
+        store = app.stores["HTTPRoute"]
+        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+        old_reflector, old_task = app._reflectors["HTTPRoute"]
+        app._reconcile_kinds({"HTTPRoute": v1})
+        new_reflector, _ = app._reflectors["HTTPRoute"]
+        assert new_reflector is not old_reflector and new_reflector.store is store
+        assert old_task.cancelling() or old_task.cancelled()
+        assert len(store) == 1 and len(app.objects) == 0  # nothing deleted
+        assert app.resources["HTTPRoute"] == v1
+        for _, t in app._reflectors.values():
+            t.cancel()
         await asyncio.sleep(0)
 
     async def test_readiness_waits_for_every_reflector(self) -> None:
