@@ -7,7 +7,9 @@
   *as observed on our own clock* (no trust in other machines' clocks); a write races through
   the resourceVersion, so a ``409`` just means someone else won.
 - **renew**: every ``retry_period`` write ``renewTime``; when no renewal succeeded for
-  ``renew_deadline``, leadership is lost and the leader's work is cancelled.
+  ``renew_deadline``, leadership is lost and the leader's work is cancelled. Each attempt is
+  bounded by what is left of the deadline (client-go's ``context.WithTimeout(renewDeadline)``),
+  so a hanging apiserver cannot keep us leading after a standby may have taken the Lease.
 - **release** on a clean stop: the Lease is written with no holder and
   ``leaseDurationSeconds: 1``, so a standby takes over at its next retry instead of waiting out
   the lease.
@@ -199,9 +201,17 @@ class LeaderElector:
         last_ok = self._clock()
         while True:
             await self._sleep(self.config.retry_period)
-            if await self.try_acquire_or_renew():
+            remaining = self.config.renew_deadline - (self._clock() - last_ok)
+            renewed = False
+            if remaining > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        renewed = await self.try_acquire_or_renew()
+                except TimeoutError:
+                    log.warning("lease_renew_timed_out", seconds=round(remaining, 2))
+            if renewed:
                 last_ok = self._clock()
-            elif self._clock() - last_ok >= self.config.renew_deadline or (
+            elif remaining <= 0 or self._clock() - last_ok >= self.config.renew_deadline or (
                     self.holder not in (None, self.config.identity)):
                 log.warning("leadership_lost", holder=self.holder)
                 self._set_leader(False)
@@ -211,16 +221,30 @@ class LeaderElector:
         """Give the Lease up (client-go ``release``): no holder, a 1 s lease."""
         if not self.is_leader or self._lease is None:
             return
-        stamp = _micro_time(self._wall_clock())
-        spec = dict(self._lease.get("spec") or {})
-        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=stamp,
-                    acquireTime=stamp)
         try:
-            self._lease = await self.client.update({**self._lease, "spec": spec})
-            log.info("lease_released", lease=self.config.name)
+            try:
+                await self._release(self._lease)
+            except errors.Conflict:
+                # Our copy is stale, e.g. a renewal cancelled mid-flight did reach the server:
+                # read it again and give it up if it is still ours.
+                lease = await self.client.get()
+                spec = lease.get("spec") if lease is not None else None
+                holder = spec.get("holderIdentity") if isinstance(spec, Mapping) else None
+                if lease is not None and holder == self.config.identity:
+                    await self._release(lease)
+                else:
+                    log.info("lease_not_ours_anymore", holder=holder)
         except errors.ApiError as exc:
             log.warning("lease_release_failed", error=str(exc))
         self._set_leader(False)
+
+    async def _release(self, lease: Mapping[str, Any]) -> None:
+        stamp = _micro_time(self._wall_clock())
+        spec = dict(lease.get("spec") or {})
+        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=stamp,
+                    acquireTime=stamp)
+        self._lease = await self.client.update({**lease, "spec": spec})
+        log.info("lease_released", lease=self.config.name)
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign for ever; run ``lead()`` while leading, cancel it on loss. Releases the

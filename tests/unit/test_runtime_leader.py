@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -209,3 +210,62 @@ class TestLoops:
             await task
         assert started == 2 and cancelled == 2
         assert server.holder == ""  # released on the way out
+
+
+class TestHangingApiServer:
+    async def test_a_hanging_renewal_gives_up_leadership_by_the_renew_deadline(self) -> None:
+        """Real time, small durations: each renewal is bounded by what is left of the renew
+        deadline, so leadership ends before the lease could pass to a standby (not after
+        the per-request timeouts, which add up past the lease duration)."""
+
+        class Hanging(MemoryLease):
+            hang = False
+
+            async def get(self) -> dict[str, Any] | None:
+                if self.hang:
+                    await asyncio.sleep(3600)  # a blackholed apiserver
+                return await super().get()
+
+        server = Hanging()
+        cfg = LeaseConfig("gwwatch", "gwwatch-system", "a", lease_duration=0.6,
+                          renew_deadline=0.4, retry_period=0.1)
+        a = LeaderElector(cfg, server, rand=lambda: 0.0)
+        await a.acquire()
+        server.hang = True
+        last_ok = time.monotonic()
+        await asyncio.wait_for(a.renew(), 5)
+        assert not a.is_leader
+        assert time.monotonic() - last_ok < cfg.lease_duration
+
+    async def test_release_after_a_renewal_cancelled_mid_flight(self) -> None:
+        """SIGTERM while a renewal's PUT reached the server but its answer did not: our copy
+        of the Lease is stale (409), so read it again and release it, still ours."""
+
+        class SlowAnswer(MemoryLease):
+            slow = False
+            landed = asyncio.Event()
+
+            async def update(self, lease: Mapping[str, Any]) -> dict[str, Any]:
+                out = await super().update(lease)
+                if self.slow:  # once
+                    self.slow = False
+                    self.landed.set()
+                    await asyncio.sleep(3600)  # written; the answer never comes
+                return out
+
+        server, clock = SlowAnswer(), FakeClock()
+        a = elector(server, clock, "a")
+        started = asyncio.Event()
+
+        async def lead() -> None:
+            server.slow = True
+            started.set()
+            await asyncio.sleep(3600)
+
+        task = asyncio.create_task(a.run(lead))
+        await asyncio.wait_for(server.landed.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert server.holder == ""
+        assert server.lease is not None and server.lease["spec"]["leaseDurationSeconds"] == 1
