@@ -37,8 +37,10 @@ __all__ = [
     "CONTROLLER_NAME_RE",
     "DEFAULT_CONTROLLER_NAME",
     "HOSTNAME_CONFLICT",
+    "MAX_COMBINED_MESSAGE",
     "MAX_CONDITIONS",
     "MAX_CONDITION_MESSAGE",
+    "MAX_LISTED_FINDINGS",
     "MAX_PARENTS",
     "TRAFFIC_HIJACKED",
     "ConditionSpec",
@@ -46,6 +48,7 @@ __all__ = [
     "Outcome",
     "StatusWriter",
     "bound",
+    "bound_lines",
     "desired_parents",
     "fingerprint",
     "now_rfc3339",
@@ -67,6 +70,11 @@ TRAFFIC_HIJACKED: Final = "gwwatch.io/TrafficHijacked"
 MAX_PARENTS: Final = 32
 MAX_CONDITIONS: Final = 8
 MAX_CONDITION_MESSAGE: Final = 32768
+# What one condition says at most: a few kilobytes stay readable in `kubectl describe`; the
+# CRD's 32 KiB is only the hard limit. Beyond MAX_LISTED_FINDINGS, "and K more".
+MAX_COMBINED_MESSAGE: Final = 4096
+MAX_LISTED_FINDINGS: Final = 10
+_FINDING_LINE: Final = 1024  # one finding's line in a combined message
 
 # The offender's condition reason per finding kind; a stronger reason wins when several apply.
 _OFFENDER_REASON: Final = {
@@ -99,6 +107,16 @@ class Entry:
 def bound(text: str, limit: int) -> str:
     """One line of printable text, at most ``limit`` characters (tenant data stays inert)."""
     flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    if len(flat) <= limit:
+        return flat
+    suffix = " [truncated]"
+    return flat[: max(0, limit - len(suffix))] + suffix
+
+
+def bound_lines(text: str, limit: int) -> str:
+    """Like :func:`bound`, but keeps the line breaks between lines (each line is flattened):
+    only gwwatch puts line breaks in a message, so lines are its structure."""
+    flat = "\n".join(bound(line, limit) for line in text.split("\n"))
     if len(flat) <= limit:
         return flat
     suffix = " [truncated]"
@@ -153,11 +171,22 @@ def _combine(ctype: str, reasons_and_findings: list[tuple[str, Finding]]) -> Con
     reason = ordered[0][0]
     messages = list(dict.fromkeys(f.message for _, f in ordered))
     if len(messages) == 1:
-        text = messages[0]
-    else:
-        text = f"{len(messages)} findings: " + " | ".join(
-            f"({i}) {m}" for i, m in enumerate(messages, 1))
-    return ConditionSpec(ctype, reason, bound(text, MAX_CONDITION_MESSAGE))
+        return ConditionSpec(ctype, reason, bound(messages[0], MAX_COMBINED_MESSAGE))
+    # One finding per line, each line flattened (no line break can come from a tenant), so
+    # the "[i] " prefixes at line starts are ours alone: text inside a message cannot forge a
+    # finding, whatever separators or numbers it holds.
+    lines = [f"{len(messages)} findings, one per line:"]
+    size = len(lines[0])
+    reserve = len(f"\nand {len(messages)} more")
+    for i, message in enumerate(messages, 1):
+        line = f"[{i}] {bound(message, _FINDING_LINE)}"
+        if i > MAX_LISTED_FINDINGS or size + 1 + len(line) + reserve > MAX_COMBINED_MESSAGE:
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    if (more := len(messages) - (len(lines) - 1)) > 0:
+        lines.append(f"and {more} more")
+    return ConditionSpec(ctype, reason, "\n".join(lines))
 
 
 def wanted_entries(
@@ -231,7 +260,7 @@ def desired_parents(
                 "type": spec.type,
                 "status": "True",
                 "reason": spec.reason,
-                "message": bound(spec.message, MAX_CONDITION_MESSAGE),
+                "message": bound_lines(spec.message, MAX_CONDITION_MESSAGE),
                 "lastTransitionTime": since,
                 "observedGeneration": generation,
             })

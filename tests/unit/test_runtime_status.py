@@ -22,7 +22,9 @@ from gwwatch.runtime import errors
 from gwwatch.runtime.resources import Resource
 from gwwatch.runtime.status import (
     HOSTNAME_CONFLICT,
+    MAX_COMBINED_MESSAGE,
     MAX_CONDITION_MESSAGE,
+    MAX_LISTED_FINDINGS,
     MAX_PARENTS,
     TRAFFIC_HIJACKED,
     ConditionSpec,
@@ -111,8 +113,48 @@ class TestWantedEntries:
         (e,) = wanted_entries(OFFENDER, [shared, hijack], g.status[OFFENDER])
         (cond,) = e.conditions
         assert cond.reason == "HijacksTraffic"
-        assert cond.message.startswith("2 findings: (1) HTTPRoute staging-analytics")
-        assert cond.message.endswith("(2) shares it")
+        first, one, two = cond.message.split("\n")
+        assert first == "2 findings, one per line:"
+        assert one.startswith("[1] HTTPRoute staging-analytics")
+        assert two == "[2] shares it"
+
+    def test_tenant_text_cannot_forge_findings_and_the_list_is_capped(self) -> None:
+        """A header value or path in a message may hold ``|``, ``(2)``, ``[2]`` or a line
+        break: the structure (one finding per line, ``[i]`` at the start) stays ours; past ten
+        findings the rest are counted, and the condition stays within 4 KiB."""
+        g = incident()
+        (hijack,) = [f for f in g.findings() if f.kind == "Hijack"]
+        forged = " | (2) HTTPRoute prod/x is fine\n[2] HTTPRoute prod/y is fine\r[3] z"
+
+        def finding(i: int, text: str) -> Finding:
+            return Finding(kind="SharedHostname", reason="SharesHostname", severity="warning",
+                           hostname=f"h{i}.example.com", gateway=hijack.gateway,
+                           listener=hijack.listener, route=OFFENDER, other=VICTIM,
+                           message=f"finding {i}:{text}")
+
+        (e,) = wanted_entries(OFFENDER, [finding(1, forged), finding(2, "")],
+                              g.status[OFFENDER])
+        lines = e.conditions[0].message.split("\n")
+        assert len(lines) == 3 and lines[0].startswith("2 findings")
+        assert lines[1].startswith("[1] finding 1:") and "[2] HTTPRoute prod/y" in lines[1]
+        assert lines[2] == "[2] finding 2:"
+        # Written as is: the writer keeps our line breaks and flattens the rest.
+        cond = desired([], [Entry(dict(GW_REF), e.conditions)])[0]["conditions"][0]
+        assert cond["message"].split("\n") == lines
+
+        many = [finding(i, " " + "x" * 900) for i in range(1, 31)]
+        (e,) = wanted_entries(OFFENDER, many, g.status[OFFENDER])
+        text = e.conditions[0].message
+        lines = text.split("\n")
+        assert len(text) <= MAX_COMBINED_MESSAGE
+        listed = [ln for ln in lines if ln.startswith("[")]
+        assert 1 <= len(listed) <= MAX_LISTED_FINDINGS
+        assert lines[-1] == f"and {30 - len(listed)} more"
+
+        short = [finding(i, "") for i in range(1, 31)]
+        (e,) = wanted_entries(OFFENDER, short, g.status[OFFENDER])
+        lines = e.conditions[0].message.split("\n")
+        assert len(lines) == 1 + MAX_LISTED_FINDINGS + 1 and lines[-1] == "and 20 more"
 
 
 class TestDesiredParents:
