@@ -165,6 +165,9 @@ class Metrics:
         self.status_writes = Counter(
             "gwwatch_status_writes", "Route status writes by result (updated, conflict, "
             "invalid, forbidden, error).", ("result",), registry=r)
+        self.status_entries_dropped = Counter(
+            "gwwatch_status_entries_dropped", "gwwatch entries that did not fit in a route's "
+            "status.parents (32 entries, the others' come first).", registry=r)
         self.events = Counter(
             "gwwatch_events", "Kubernetes Events written, by type and result.",
             ("type", "result"), registry=r)
@@ -220,6 +223,9 @@ class Metrics:
 
     def status_write(self, result: str) -> None:
         self.status_writes.labels(result).inc()
+
+    def status_dropped(self, entries: int) -> None:
+        self.status_entries_dropped.inc(entries)
 
     def event(self, event_type: str, result: str) -> None:
         self.events.labels(event_type, result).inc()

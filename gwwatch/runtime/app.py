@@ -310,6 +310,7 @@ class App:
 
     async def _lead(self) -> None:
         await self.synced.wait()
+        self.writer.reset()  # another leader may have written meanwhile
         self.active = True
         log.info("writing_started")
         try:

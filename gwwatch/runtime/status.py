@@ -329,6 +329,9 @@ class Outcome:
 class StatusObserver(Protocol):
     def status_write(self, result: str) -> None: ...
 
+    def status_dropped(self, entries: int) -> None:
+        """``entries`` of ours did not fit in ``status.parents`` (32)."""
+
 
 @dataclass(slots=True)
 class _Restore:
@@ -439,13 +442,16 @@ class StatusWriter:
             generation=generation if isinstance(generation, int) else 0,
             now=now_rfc3339(self._wall_clock), remembered=self._written.get(route, ()))
         mine = ours(parents, self.controller)
+        if dropped:  # also when nothing changes: a full list is why nothing is written
+            log.warning("status_parents_full", dropped=dropped, limit=MAX_PARENTS)
+            self.observer.status_dropped(dropped)
         if parents == current:
             self._written[route] = mine
             if not mine:
                 self.forget(route)
+            else:
+                self._forget_restore_if_settled(route)
             return Outcome.UNCHANGED
-        if dropped:
-            log.warning("status_parents_full", dropped=dropped, limit=MAX_PARENTS)
         # Someone else removed or altered what we wrote while our view did not change: restore
         # it, but with backoff, so a controller that keeps dropping it does not make us spin.
         written = self._written.get(route)
@@ -470,10 +476,28 @@ class StatusWriter:
                  resource_version=resource_version(obj))
         self._written[route] = mine
         if not mine:
-            self.forget(route, keep_restores=True)
+            self.forget(route)
         return Outcome.UPDATED
 
-    def forget(self, route: ObjectRef, *, keep_restores: bool = False) -> None:
+    def _forget_restore_if_settled(self, route: ObjectRef) -> None:
+        """Our entry stands: once its restore backoff would have reset anyway, drop it."""
+        restore = self._restores.get(route)
+        if restore is not None and (
+                self._clock() - restore.not_before > restore.backoff.reset_after):
+            del self._restores[route]
+
+    def forget(self, route: ObjectRef) -> None:
+        """Nothing of ours on ``route`` any more (or the route is gone): remember nothing."""
         self._written.pop(route, None)
-        if not keep_restores:
-            self._restores.pop(route, None)
+        self._restores.pop(route, None)
+
+    def reset(self) -> None:
+        """Forget what was written: a new term of leadership starts from what the server
+        says (another replica may have written, or dropped, entries meanwhile)."""
+        self._written.clear()
+        self._restores.clear()
+
+    @property
+    def remembered(self) -> int:
+        """Routes with a memory of what was written or of a pending restore."""
+        return len(self._written.keys() | self._restores.keys())

@@ -8,6 +8,8 @@ clean, the 32-entry and 8-condition limits, message bounds, lastTransitionTime, 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +21,8 @@ from gwwatch import manifests
 from gwwatch.engine import ConflictGraph, Finding, ObjectRef, analyse, parse
 from gwwatch.engine.model import Parsed
 from gwwatch.runtime import errors
+from gwwatch.runtime.app import App
+from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.resources import Resource
 from gwwatch.runtime.status import (
     HOSTNAME_CONFLICT,
@@ -31,10 +35,12 @@ from gwwatch.runtime.status import (
     Entry,
     Outcome,
     StatusWriter,
+    _Restore,
     bound,
     desired_parents,
     wanted_entries,
 )
+from gwwatch.settings import Settings
 from tests.unit.runtime_fakes import FakeClock, FakeKube
 
 ME = "gwwatch.io/conflict-watcher"
@@ -298,6 +304,9 @@ class Results:
     def status_write(self, result: str) -> None:
         self.results.append(result)
 
+    def status_dropped(self, entries: int) -> None:
+        self.results.append(f"dropped:{entries}")
+
 
 def writer(server: Server, view: View, clock: FakeClock | None = None,
            cached: bool = True) -> tuple[StatusWriter, FakeKube, Results]:
@@ -399,6 +408,62 @@ class TestStatusWriter:
         assert kube.count("PUT") == 3
         restored = server.obj["status"]["parents"]
         assert [p["controllerName"] for p in restored] != [ME]
+
+
+class TestWriterMemory:
+    async def test_restore_memory_is_freed_when_the_finding_clears(self) -> None:
+        """After a restore, the finding clears and our entry is removed: nothing about the
+        route stays in memory (it would never be written again to free it)."""
+        server = Server()
+        view = View(incident())
+        w, _, _ = writer(server, view)
+        await w.write_status(OFFENDER)
+        server.obj["status"]["parents"] = [implementation_entry()]  # dropped by someone
+        server.bump()
+        assert await w.write_status(OFFENDER) == Outcome.UPDATED  # restored
+        view.findings = []
+        assert await w.write_status(OFFENDER) == Outcome.UPDATED  # ours removed
+        assert server.obj["status"]["parents"] == [implementation_entry()]
+        assert w.remembered == 0
+
+    async def test_restore_memory_is_freed_once_our_entry_has_stood_for_a_while(
+            self) -> None:
+        server = Server()
+        clock = FakeClock()
+        w, _, _ = writer(server, View(incident()), clock=clock)
+        await w.write_status(OFFENDER)
+        server.obj["status"]["parents"] = [implementation_entry()]
+        server.bump()
+        await w.write_status(OFFENDER)
+        clock.now += 700  # past the restore backoff's reset (10 min after it)
+        assert await w.write_status(OFFENDER) == Outcome.UNCHANGED
+        assert w.retry_in(OFFENDER) == 0.0 and OFFENDER not in w._restores
+
+    async def test_a_full_parents_list_is_warned_and_counted_even_when_nothing_changes(
+            self) -> None:
+        server = Server()
+        server.obj["status"]["parents"] = [implementation_entry(f"gw-{i}")
+                                           for i in range(MAX_PARENTS)]
+        w, kube, results = writer(server, View(incident()))
+        assert await w.write_status(OFFENDER) == Outcome.UNCHANGED
+        assert results.results == ["dropped:1"] and kube.count("PUT") == 0
+
+    async def test_leadership_starts_with_no_memory_of_earlier_writes(self) -> None:
+        """A replica leading again must not take another leader's writes for its own."""
+        app = App(Settings(leader_election=False, metrics_port=0),
+                  FakeKube(lambda m, p, params, body: {}))
+        app.writer._written[OFFENDER] = [{"controllerName": ME}]
+        app.writer._restores[VICTIM] = _Restore(Backoff())
+        app.synced.set()
+        task = asyncio.create_task(app._lead())
+        try:
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert app.active and app.writer.remembered == 0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class TestListenerOwner:
