@@ -81,7 +81,9 @@ def announce(findings: Iterable[Finding]) -> list[EventJob]:
 def event_name(job: EventJob) -> str:
     digest = hashlib.sha256(
         f"{job.route}|{job.reason}|{job.identity}".encode()).hexdigest()[:16]
-    return f"{job.route.name[:200]}.{digest}"
+    # A DNS subdomain: a cut name must not end in "-" or "." (the server would refuse it
+    # with 422 "a lowercase RFC 1123 subdomain ... must start and end with an alphanumeric").
+    return f"{job.route.name[:200].rstrip('-.')}.{digest}"
 
 
 def _micro(clock: Callable[[], float]) -> str:

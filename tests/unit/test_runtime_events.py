@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gwwatch.engine import ObjectRef
@@ -47,3 +48,14 @@ async def test_no_event_is_posted_into_a_terminating_namespace() -> None:
     app, kube = app_with(terminating=False)
     await app.recorder.record(job)
     assert kube.count("POST") == 1
+
+
+def test_event_names_cut_from_long_route_names_stay_valid() -> None:
+    """A route name cut at 200 characters must not leave "-." or ".." in the Event's name."""
+    dns_subdomain = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    for name in ("a" * 199 + "-" + "b" * 50, "a" * 198 + "-.-" + "b" * 50,
+                 "a" * 199 + "." + "b" * 50, "r" * 253):
+        job = events.EventJob(ObjectRef("HTTPRoute", "ns", name), "Warning", "X", "m", "id")
+        ev = events.event_name(job)
+        assert dns_subdomain.match(ev), ev
+        assert len(ev) <= 253
