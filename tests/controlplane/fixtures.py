@@ -14,6 +14,7 @@ never look green.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -22,33 +23,46 @@ from typing import Any
 
 import pytest
 
-from .build import AssetsUnavailable, ensure_built, in_ci
+from .build import Assets, AssetsUnavailable, ensure_built, in_ci
 from .controlplane import ControlPlane
 
 CONTROL_PLANE_KEY = pytest.StashKey[ControlPlane]()
 
 
-@pytest.fixture(scope="session")
-def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
-    """The session's running :class:`ControlPlane` (etcd + kube-apiserver + Gateway API CRDs)."""
+def require_assets(purpose: str = "the test control plane") -> Assets:
+    """The built (or given) binaries; without them a test fails in CI and skips elsewhere."""
     try:
-        assets = ensure_built()
+        return ensure_built()
     except AssetsUnavailable as e:
         if in_ci():
-            pytest.fail(f"CI requires the test control plane: {e}", pytrace=False)
+            pytest.fail(f"CI requires {purpose}: {e}", pytrace=False)
         pytest.skip(str(e))
-    cp = ControlPlane(assets)
+
+
+@contextlib.contextmanager
+def running_control_plane() -> Iterator[ControlPlane]:
+    """A started :class:`ControlPlane`, stopped on exit; failing to start fails the test."""
+    cp = ControlPlane(require_assets())
     try:
         cp.start()
     except Exception as e:
         # Go (or the assets) are there, so a control plane that does not start is a bug to see.
         pytest.fail(f"test control plane did not start: {e}", pytrace=False)
-    request.config.stash[CONTROL_PLANE_KEY] = cp
     try:
         yield cp
     finally:
-        del request.config.stash[CONTROL_PLANE_KEY]
         cp.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    """The session's running :class:`ControlPlane` (etcd + kube-apiserver + Gateway API CRDs)."""
+    with running_control_plane() as cp:
+        request.config.stash[CONTROL_PLANE_KEY] = cp
+        try:
+            yield cp
+        finally:
+            del request.config.stash[CONTROL_PLANE_KEY]
 
 
 @pytest.fixture(scope="session")

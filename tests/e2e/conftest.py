@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane import ApiError, AssetsUnavailable, ControlPlane, ensure_built, in_ci
+from tests.controlplane import ApiError, ControlPlane
 from tests.controlplane.controlplane import _Process, free_port
+from tests.controlplane.fixtures import running_control_plane
 from tests.e2e.stack import (
     JOB,
     PagerDuty,
@@ -42,21 +43,8 @@ STACK_KEY = pytest.StashKey["Stack"]()
 
 @pytest.fixture(scope="session")
 def e2e_control_plane() -> Iterator[ControlPlane]:
-    try:
-        assets = ensure_built()
-    except AssetsUnavailable as e:
-        if in_ci():
-            pytest.fail(f"CI requires the test control plane: {e}", pytrace=False)
-        pytest.skip(str(e))
-    cp = ControlPlane(assets)
-    try:
-        cp.start()
-    except Exception as e:
-        pytest.fail(f"test control plane did not start: {e}", pytrace=False)
-    try:
+    with running_control_plane() as cp:
         yield cp
-    finally:
-        cp.stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from gwwatch.settings import Settings
-from tests.controlplane.build import AssetsUnavailable, ensure_built, in_ci
+from tests.controlplane.build import in_ci
+from tests.controlplane.fixtures import require_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -47,12 +48,7 @@ Doc = dict[str, Any]
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    try:
-        assets = ensure_built()
-    except AssetsUnavailable as e:
-        if in_ci():
-            pytest.fail(f"CI requires kubectl from the test control plane: {e}", pytrace=False)
-        pytest.skip(str(e))
+    assets = require_assets("kubectl from the test control plane")
     if assets.kubectl is None:
         msg = f"no kubectl beside the control plane's binaries in {assets.directory}"
         if in_ci():
