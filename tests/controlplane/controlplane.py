@@ -162,6 +162,9 @@ class ControlPlane:
         self.crds: list[_CRD] = []
         self.skipped_manifests: list[str] = []
         self.startup_seconds: float | None = None
+        # (stopped, ready again) per apiserver restart, time.monotonic(): while it starts, an
+        # apiserver answers before its RBAC caches are synced, so it may refuse with 403.
+        self.restarts: list[tuple[float, float]] = []
         self._ssl: ssl.SSLContext | None = None
         self._discovery: dict[str, dict[str, tuple[str, bool]]] = {}
         self._stopped = False
@@ -349,6 +352,7 @@ class ControlPlane:
         self.apiserver.stop(timeout=15.0 if graceful else 0.0)
         self.apiserver.start()
         self._wait(self.apiserver, self._apiserver_ready, "kube-apiserver /readyz (restart)")
+        self.restarts.append((started, time.monotonic()))
         return time.monotonic() - started
 
     def expire_resource_versions(self) -> int:

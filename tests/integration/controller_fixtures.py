@@ -208,6 +208,7 @@ class Call:
     path: str
     params: dict[str, str]
     status: str  # "ok" or the error class
+    at: float = field(default_factory=time.monotonic)  # when the answer came
 
 
 class RecordingKube:
