@@ -19,7 +19,7 @@ from gwwatch import __version__, explain_cli, manifests, report
 from gwwatch.engine import ConflictGraph, ObjectRef, Policy, analyse, at_or_above, parse
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.model import Invalid, NamespaceInfo, Parsed
-from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
+from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL, INTRA_TENANT_SEVERITIES
 from gwwatch.runtime import command
 
 __all__ = ["build_parser", "load_graph", "main"]
@@ -42,6 +42,9 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                         "Namespace annotations")
     p.add_argument("--no-trust-annotations", action="store_true",
                    help="ignore gwwatch.io/hostnames annotations on Namespaces")
+    p.add_argument("--intra-tenant-severity", choices=INTRA_TENANT_SEVERITIES, default="warning",
+                   help="severity of a Hijack between namespaces of one tenant (default: "
+                        "%(default)s; never critical)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +94,8 @@ def load_ownership(path: str | None) -> dict[str, tuple[str, ...]]:
 
 def load_graph(args: argparse.Namespace) -> tuple[ConflictGraph, dict[ObjectRef, str]]:
     """Parse the manifests named in ``args`` and analyse them from scratch."""
-    policy = Policy(tenant_label=args.tenant_label or None,
+    policy = Policy(intra_tenant_severity=args.intra_tenant_severity,
+                    tenant_label=args.tenant_label or None,
                     trust_annotations=not args.no_trust_annotations,
                     ownership=load_ownership(args.ownership))
     try:

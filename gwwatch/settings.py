@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Claims in Namespace annotations (gwwatch.io/hostnames) count; whoever can annotate a
     # namespace can then claim hostnames — switch off where that is too many people.
     trust_namespace_annotations: bool = True
+    # Severity of a Hijack between namespaces of one tenant (never critical).
+    intra_tenant_severity: Literal["warning", "info"] = "warning"
     # A ConfigMap in gwwatch's namespace holding platform-owned claims, which override
     # annotations: a key ending in .yaml/.yml/.json holds the `scan --ownership` file format
     # (tenant -> [hostnames]); any other key is a tenant, its value hostnames separated by

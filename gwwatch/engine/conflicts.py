@@ -105,6 +105,7 @@ def analyse_slice(
     tenant: Callable[[str], str],
     shares: Callable[[str, str], bool],
     listener_owner: ObjectRef | None = None,
+    intra_tenant_severity: str = WARNING,
 ) -> list[Finding]:
     """Hijack, Shadowed and SharedHostname findings among routes contesting ``hostname``.
 
@@ -163,6 +164,7 @@ def analyse_slice(
                         taker=won.route.ref, victim=instead.route.ref,
                         space=safe(won.match.describe()), owner=owner,
                         taker_tenant=tenant_of(won), shares=shares, where=where,
+                        intra_tenant_severity=intra_tenant_severity,
                         why=describe_basis(cmp, won, instead), basis=cmp.basis))
                     break
     # Shadowed: every request a rule's match accepts goes to a stronger match of another route.
@@ -221,6 +223,7 @@ def listener_hijacks(
     owner: Owner | None,
     tenant: Callable[[str], str],
     shares: Callable[[str, str], bool],
+    intra_tenant_severity: str = WARNING,
 ) -> list[Finding]:
     """Hijacks by listener specificity: requests for ``hostname`` reach ``listener`` (the most
     specific, perhaps a ListenerSet's), so the owner's routes left on a less specific listener
@@ -256,6 +259,7 @@ def listener_hijacks(
                             taker=c.route.ref, victim=victim.ref,
                             space=safe(c.match.describe()), owner=owner,
                             taker_tenant=tenant(c.route.ref.namespace), shares=shares,
+                            intra_tenant_severity=intra_tenant_severity,
                             where=f"on Gateway {safe(gateway)}",
                             why=(f"requests for {safe(hostname)} reach listener "
                                  f"{safe(listener.name)} of {safe(listener.owner.kind)} "
@@ -296,7 +300,8 @@ def unreachable_claims(
 def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | None,
             hostname: str, taker: ObjectRef,
             victim: ObjectRef, space: str, owner: Owner, taker_tenant: str,
-            shares: Callable[[str, str], bool], where: str, why: str, basis: str) -> Finding:
+            shares: Callable[[str, str], bool], where: str, why: str, basis: str,
+            intra_tenant_severity: str = WARNING) -> Finding:
     """The one way a Hijack is worded and rated, whatever decided it (``why``)."""
     owner_tenant = owner.tenant or ""
     cross = taker_tenant != owner_tenant
@@ -308,7 +313,8 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
         note = f" (tenant {safe(owner_tenant)} shares the hostname with {safe(taker_tenant)})"
     return Finding(
         kind="Hijack", reason="HijacksTraffic",
-        severity=CRITICAL if cross and not shared else WARNING, hostname=hostname,
+        severity=(intra_tenant_severity if not cross else WARNING if shared else CRITICAL),
+        hostname=hostname,
         gateway=gateway, listener=listener, listener_owner=listener_owner, route=taker,
         other=victim,
         message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"

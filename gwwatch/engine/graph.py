@@ -425,6 +425,7 @@ class ConflictGraph:
             unreachable += conflicts.listener_hijacks(
                 kind=kind, gateway=gateway, listener=listener, hostname=hostname,
                 contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
+                intra_tenant_severity=self.policy.intra_tenant_severity,
                 shares=self.shares, stranded=[(self.routes[ref], c.listener, c.hostname)
                                               for ref, c in sorted(stranded.items())])
         if len({route.ref for _, route in contenders}) < 2:
@@ -433,7 +434,7 @@ class ConflictGraph:
             kind=kind, gateway=gateway, listener=listener.name, listener_owner=listener.owner,
             hostname=hostname,
             contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
-            shares=self.shares,
+            shares=self.shares, intra_tenant_severity=self.policy.intra_tenant_severity,
         )
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:

@@ -25,6 +25,7 @@ from gwwatch.engine.model import NamespaceInfo
 __all__ = [
     "DEFAULT_TENANT_LABEL",
     "HOSTNAMES_ANNOTATION",
+    "INTRA_TENANT_SEVERITIES",
     "SHARED_WITH_ANNOTATION",
     "Claims",
     "Owner",
@@ -35,6 +36,7 @@ __all__ = [
 
 DEFAULT_TENANT_LABEL: Final = "capsule.clastix.io/tenant"
 HOSTNAMES_ANNOTATION: Final = "gwwatch.io/hostnames"
+INTRA_TENANT_SEVERITIES: Final = ("warning", "info")
 SHARED_WITH_ANNOTATION: Final = "gwwatch.io/shared-with"
 
 
@@ -44,6 +46,14 @@ class Policy:
     trust_annotations: bool = True
     # Platform-owned claims (tenant → hostname patterns); they override annotations.
     ownership: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Severity of a Hijack between namespaces of one tenant: "warning" or "info", never
+    # "critical" (a tenant taking its own traffic is a mistake, not an attack).
+    intra_tenant_severity: str = "warning"
+
+    def __post_init__(self) -> None:
+        if self.intra_tenant_severity not in INTRA_TENANT_SEVERITIES:
+            raise ValueError(f"intra_tenant_severity must be one of {INTRA_TENANT_SEVERITIES}, "
+                             f"not {self.intra_tenant_severity!r}")
 
 
 def tenant_of(ns: NamespaceInfo, policy: Policy) -> str:

@@ -64,7 +64,8 @@ class App:
         self.event_jobs: asyncio.Queue[events.EventJob] = asyncio.Queue(_EVENT_QUEUE)
         self.worker = GraphWorker(
             policy=Policy(tenant_label=settings.tenant_label or None,
-                          trust_annotations=settings.trust_namespace_annotations),
+                          trust_annotations=settings.trust_namespace_annotations,
+                          intra_tenant_severity=settings.intra_tenant_severity),
             stores=self.stores, queue=self.objects,
             # Metrics need no sink: their snapshot is rebuilt lazily when scraped.
             sinks=[self._status_sink, self._events_sink],

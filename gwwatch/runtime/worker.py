@@ -14,6 +14,7 @@ worker offers (:meth:`GraphWorker.findings_for`, :meth:`GraphWorker.parents_of`,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections import Counter
@@ -177,8 +178,7 @@ class GraphWorker:
         if key.kind == OWNERSHIP_KIND:
             store = self.stores.get(OWNERSHIP_KIND)
             ownership = ownership_from_configmap(store.get(key) if store else None)
-            return self.set_policy(Policy(self.policy.tenant_label,
-                                          self.policy.trust_annotations, ownership))
+            return self.set_policy(dataclasses.replace(self.policy, ownership=ownership))
         store = self.stores.get(key.kind)
         obj = store.get(key) if store is not None else None
         parsed = parse(obj, source=f"{key.kind} {key}") if obj is not None else None

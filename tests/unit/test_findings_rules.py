@@ -316,6 +316,22 @@ class TestSeverity:
         graph = b.scan(*objs, policy=Policy(tenant_label="example.io/tenant"))
         assert not [f for f in graph.findings() if f.severity == CRITICAL]
 
+    @pytest.mark.parametrize("severity", [WARNING, INFO])
+    def test_intra_tenant_severity_is_configurable(self, severity: str) -> None:
+        """The policy sets an intra-tenant Hijack's severity; cross-tenant stays critical."""
+        label = {"capsule.clastix.io/tenant": "acme"}
+        policy = Policy(intra_tenant_severity=severity)
+        same = b.scan(SHARED, b.namespace("team-a", labels=label),
+                      b.namespace("team-b", labels=label), owner_route(), taker_route(),
+                      policy=policy)
+        assert only_hijack(same).severity == severity
+        assert only_hijack(b.scan(SHARED, owner_route(), taker_route(),
+                                  policy=policy)).severity == CRITICAL
+
+    def test_intra_tenant_severity_is_never_critical(self) -> None:
+        with pytest.raises(ValueError, match="intra_tenant_severity"):
+            Policy(intra_tenant_severity=CRITICAL)
+
     def test_same_namespace_is_never_critical(self) -> None:
         graph = b.scan(SHARED, owner_route(), taker_route(ns="team-a"))
         assert not [f for f in graph.findings() if f.severity == CRITICAL]

@@ -143,6 +143,19 @@ class TestRunCommand:
         assert (s.metrics_port, s.leader_election, s.log_level) == (9100, False, "debug")
         assert s.controller_name == "example.com/gwwatch"
 
+    def test_intra_tenant_severity_reaches_the_engine(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """GWWATCH_INTRA_TENANT_SEVERITY (or the flag) becomes the graph's policy."""
+        monkeypatch.setenv("GWWATCH_INTRA_TENANT_SEVERITY", "info")
+        s = settings_from(cli.build_parser().parse_args(["run"]))
+        assert s.intra_tenant_severity == "info"
+        app = App(Settings(leader_election=False, metrics_port=0, intra_tenant_severity="info"),
+                  discovery({}, "v1"))
+        assert app.worker.graph.policy.intra_tenant_severity == "info"
+        flag = settings_from(cli.build_parser().parse_args(
+            ["run", "--intra-tenant-severity", "warning"]))
+        assert flag.intra_tenant_severity == "warning"
+
     def test_invalid_settings_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["run", "--controller-name", "not-a-domain-path"]) == 2
         assert "controller_name" in capsys.readouterr().err

@@ -237,6 +237,18 @@ class TestOptions:
         assert scan(capsys, path)[0] == 0
         assert scan(capsys, "--tenant-label", "", path)[0] == 1
 
+    def test_intra_tenant_severity(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        """A Hijack inside one tenant is a warning by default, info when asked."""
+        label = {"capsule.clastix.io/tenant": "acme"}
+        path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-a", labels=label),
+                     b.namespace("team-b", labels=label), OWNER, TAKER)
+        assert scan(capsys, "--fail-on", "warning", path)[0] == 1
+        assert scan(capsys, "--fail-on", "warning", "--intra-tenant-severity", "info",
+                    path)[0] == 0
+        assert scan(capsys, "--fail-on", "info", "--intra-tenant-severity", "info",
+                    path)[0] == 1
+
     def test_ownership_file_and_annotation_trust(
             self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """team-b's annotation claims the hostname: no hijack by team-b. The platform's file
