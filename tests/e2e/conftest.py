@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane import ApiError, ControlPlane
+from tests.controlplane import ControlPlane
 from tests.controlplane.controlplane import _Process, free_port
 from tests.controlplane.fixtures import running_control_plane
 from tests.e2e.stack import (
@@ -32,12 +32,9 @@ from tests.e2e.stack import (
     prometheus_config,
     wait_for,
 )
+from tests.integration.controller_fixtures import GWWATCH_NS, gwwatch_service_account
 from tests.tools import require
 
-ROOT = Path(__file__).resolve().parents[2]
-RBAC = ROOT / "deploy" / "base" / "rbac.yaml"
-GWWATCH_NS = "gwwatch-system"
-SA = "gwwatch"
 STACK_KEY = pytest.StashKey["Stack"]()
 
 
@@ -114,14 +111,7 @@ def stack(e2e_control_plane: ControlPlane, tools: dict[str, Path],
           ) -> Iterator[Stack]:
     cp = e2e_control_plane
     work = tmp_path_factory.mktemp("e2e")
-    # gwwatch's namespace and ServiceAccount, bound by exactly deploy/base/rbac.yaml.
-    try:
-        cp.create_namespace(GWWATCH_NS)
-    except ApiError as e:
-        if e.status != 409:
-            raise
-    cp.apply_manifests([RBAC])
-    sa_kubeconfig = cp.service_account_kubeconfig(GWWATCH_NS, SA)
+    sa_kubeconfig = gwwatch_service_account(cp)
 
     interval = "1s"
     routing_key = "e2e0123456789abcdef0123456789abc"  # Events API v2 keys are 32 characters

@@ -331,16 +331,22 @@ def value(text: str, name: str, **labels: str) -> float:
 JOURNAL: list[Call] = []  # every call of every in-process controller this session
 
 
-@pytest.fixture(scope="session")
-def gwwatch_kubeconfig(control_plane: ControlPlane) -> Path:
-    """A kubeconfig for ``gwwatch-system/gwwatch``, bound by deploy/base/rbac.yaml only."""
+def gwwatch_service_account(cp: ControlPlane) -> Path:
+    """A kubeconfig for ``gwwatch-system/gwwatch``, bound by deploy/base/rbac.yaml only (as the
+    shipped Deployment runs); the namespace and RBAC are applied when missing."""
     try:
-        control_plane.create_namespace(GWWATCH_NS)
+        cp.create_namespace(GWWATCH_NS)
     except ApiError as e:
         if e.status != 409:
             raise
-    control_plane.apply_manifests([RBAC])
-    return control_plane.service_account_kubeconfig(GWWATCH_NS, SA)
+    cp.apply_manifests([RBAC])
+    return cp.service_account_kubeconfig(GWWATCH_NS, SA)
+
+
+@pytest.fixture(scope="session")
+def gwwatch_kubeconfig(control_plane: ControlPlane) -> Path:
+    """A kubeconfig for ``gwwatch-system/gwwatch``, bound by deploy/base/rbac.yaml only."""
+    return gwwatch_service_account(control_plane)
 
 
 @pytest.fixture
