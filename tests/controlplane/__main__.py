@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from .build import AssetsUnavailable, ensure_built, in_ci
+from tests.needs import in_ci
+
+from .build import AssetsUnavailable, ensure_built
 
 
 def _build(_: argparse.Namespace) -> int:

@@ -52,10 +52,6 @@ class Assets:
         return sorted(self.crd_dir.glob("*.yaml"))
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
 def cache_dir(versions: Versions | None = None) -> Path:
     return cache_root() / "controlplane" / (versions or pinned_versions()).cache_key
 

@@ -8,8 +8,8 @@ Import them into a conftest.py (``tests/integration/conftest.py`` does)::
     )
 
 One control plane per session.  Without Go or KUBEBUILDER_ASSETS the fixtures skip the tests
-outside CI and fail them in CI (``CI`` set): a CI run that cannot start the control plane must
-never look green.
+outside CI and fail them in CI (``CI`` set; :mod:`tests.needs` decides): a CI run that cannot
+start the control plane must never look green.
 """
 
 from __future__ import annotations
@@ -23,20 +23,21 @@ from typing import Any
 
 import pytest
 
-from .build import Assets, AssetsUnavailable, ensure_built, in_ci
+from tests.needs import unavailable
+
+from .build import Assets, AssetsUnavailable, ensure_built
 from .controlplane import ControlPlane
 
 CONTROL_PLANE_KEY = pytest.StashKey[ControlPlane]()
 
 
 def require_assets(purpose: str = "the test control plane") -> Assets:
-    """The built (or given) binaries; without them a test fails in CI and skips elsewhere."""
+    """The built (or given) binaries; without them the test fails in CI and skips elsewhere
+    (:func:`tests.needs.unavailable`)."""
     try:
         return ensure_built()
     except AssetsUnavailable as e:
-        if in_ci():
-            pytest.fail(f"CI requires {purpose}: {e}", pytrace=False)
-        pytest.skip(str(e))
+        unavailable(purpose, str(e))
 
 
 @contextlib.contextmanager

