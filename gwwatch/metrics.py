@@ -14,12 +14,15 @@ Two kinds of families:
 Cardinality: aggregate families carry bounded labels only. ``gwwatch_finding_info`` carries the
 hostname and both routes — an alert must say *who* — and exists only while the finding does,
 capped at ``max_finding_series`` series (critical first); what does not fit is counted in
-``gwwatch_findings_dropped``.
+``gwwatch_findings_dropped``. ``gwwatch_finding_first_seen_timestamp_seconds`` has one series
+beside each ``gwwatch_finding_info`` series (same labels, same cap): when this process first
+saw the finding.
 """
 
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -68,10 +71,25 @@ def _label(value: object) -> str:
     return text if len(text) <= _LABEL_LIMIT else text[:_LABEL_LIMIT]
 
 
+_FINDING_LABELS: Final = ("kind", "reason", "severity", "hostname", "gateway", "listener",
+                          "route_kind", "route", "other_kind", "other", "tenant", "other_tenant")
+
+
+def _finding_labels(f: Finding) -> tuple[str, ...]:
+    # route_kind/other_kind: an alert's reader needs the kind for `kubectl describe`.
+    return (f.kind, f.reason, f.severity, _label(f.hostname), _label(f.gateway or ""),
+            _label(f.listener or ""), f.route.kind if f.route else "", _label(f.route or ""),
+            f.other.kind if f.other else "", _label(f.other or ""), _label(f.tenant or ""),
+            _label(f.other_tenant or ""))
+
+
 class _SnapshotCollector(Collector):
     def __init__(self, max_finding_series: int) -> None:
         self.max_finding_series = max_finding_series
         self.snapshot = Snapshot()
+        # finding_info labels -> when this process first published that finding; only current
+        # findings are kept (swapped in whole by publish(), read once per scrape).
+        self.first_seen: dict[tuple[str, ...], float] = {}
 
     def describe(self) -> Iterable[Metric]:
         return ()  # dynamic: do not let the registry call collect() at registration
@@ -91,22 +109,23 @@ class _SnapshotCollector(Collector):
             "gwwatch_finding_info",
             "One series per current finding (value 1): who takes what from whom. Capped; see "
             "gwwatch_findings_dropped.",
-            labels=("kind", "reason", "severity", "hostname", "gateway", "listener",
-                    "route_kind", "route", "other_kind", "other", "tenant", "other_tenant"))
+            labels=_FINDING_LABELS)
+        first = GaugeMetricFamily(
+            "gwwatch_finding_first_seen_timestamp_seconds",
+            "Unix time this process first saw the finding; one series beside each "
+            "gwwatch_finding_info series.", labels=_FINDING_LABELS)
+        first_seen = self.first_seen
         ordered = sorted(snap.findings, key=Finding.sort_key)
         kept = ordered[: self.max_finding_series]
         seen: set[tuple[str, ...]] = set()
         for f in kept:
-            # route_kind/other_kind: an alert's reader needs the kind for `kubectl describe`.
-            labels = (f.kind, f.reason, f.severity, _label(f.hostname), _label(f.gateway or ""),
-                      _label(f.listener or ""), f.route.kind if f.route else "",
-                      _label(f.route or ""), f.other.kind if f.other else "",
-                      _label(f.other or ""), _label(f.tenant or ""),
-                      _label(f.other_tenant or ""))
+            labels = _finding_labels(f)
             if labels not in seen:  # a series per finding; never two with one label set
                 seen.add(labels)
                 info.add_metric(labels, 1)
+                first.add_metric(labels, first_seen.get(labels, snap.built_at))
         yield info
+        yield first
         dropped = GaugeMetricFamily(
             "gwwatch_findings_dropped",
             "Current findings without a gwwatch_finding_info series (over the cap).")
@@ -190,7 +209,17 @@ class Metrics:
     # --- engine state ----------------------------------------------------------------------
 
     def publish(self, snapshot: Snapshot) -> None:
-        self._state.snapshot = snapshot
+        state = self._state
+        now = snapshot.built_at or time.time()
+        old = state.first_seen
+        first_seen: dict[tuple[str, ...], float] = {}
+        for f in snapshot.findings:
+            labels = _finding_labels(f)
+            first_seen[labels] = old.get(labels, now)
+        # Two assignments, first-seen times first: a scrape between them finds every finding
+        # of the new snapshot (an older one's missing key falls back to built_at).
+        state.first_seen = first_seen
+        state.snapshot = snapshot
 
     @property
     def snapshot(self) -> Snapshot:
