@@ -1,7 +1,9 @@
-"""Reading manifest files for ``gwwatch scan`` and ``gwwatch explain`` (the only file I/O).
+"""Reading manifest and ownership files for ``gwwatch scan`` and ``gwwatch explain``.
 
-Files or directories (recursively ``*.yaml``, ``*.yml``, ``*.json``), multi-document YAML,
-``kind: List``. Every object comes back with ``file:line`` so a report can point at it.
+Manifests: files or directories (recursively ``*.yaml``, ``*.yml``, ``*.json``), multi-document
+YAML, ``kind: List``. Every object comes back with ``file:line`` so a report can point at it.
+The ownership file (also a ``.yaml``/``.json`` key of the ownership ConfigMap) maps each tenant
+to a list of hostnames; anything else is refused with one line naming where.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ManifestError", "Source", "load"]
+__all__ = ["ManifestError", "Source", "load", "load_ownership", "parse_ownership"]
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -22,6 +24,8 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 _SUFFIXES = (".yaml", ".yml", ".json")
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
 
 
 class ManifestError(Exception):
@@ -87,3 +91,50 @@ def load(paths: Sequence[str]) -> list[Source]:
             else:
                 out.append(Source(doc, where))
     return out
+
+
+def parse_ownership(text: str, where: str) -> dict[str, tuple[str, ...]]:
+    """The ownership file's claims (tenant → hostnames, lower case, in order, once each);
+    :class:`ManifestError` naming ``where`` and the line when it is anything else."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ManifestError(f"{where}{line}: invalid YAML: {exc.problem or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{where}: invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    if node is None:
+        return {}
+    expected = "expected a mapping tenant -> list of hostnames"
+    if not isinstance(node, yaml.MappingNode):
+        raise ManifestError(f"{where}:{node.start_mark.line + 1}: {expected}")
+    out: dict[str, tuple[str, ...]] = {}
+    for key, value in node.value:
+        line = f"{where}:{key.start_mark.line + 1}"
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _NULL or not key.value.strip():
+            raise ManifestError(f"{line}: a tenant must be a name; {expected}")
+        tenant = key.value.strip()
+        if not isinstance(value, yaml.SequenceNode):
+            raise ManifestError(f"{line}: tenant {tenant!r}: {expected}")
+        hosts = out.get(tenant, ())
+        for item in value.value:
+            if (not isinstance(item, yaml.ScalarNode) or item.tag != _STR
+                    or not item.value.strip() or any(c.isspace() for c in item.value.strip())):
+                raise ManifestError(f"{where}:{item.start_mark.line + 1}: tenant {tenant!r}: "
+                                    f"not a hostname; {expected}")
+            hosts += (item.value.strip().lower(),)
+        out[tenant] = tuple(dict.fromkeys(hosts))
+    return out
+
+
+def load_ownership(path: str) -> dict[str, tuple[str, ...]]:
+    """:func:`parse_ownership` of a file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read ownership file: {exc}") from exc
+    return parse_ownership(text, path)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from gwwatch import logging as gwlogging
+from gwwatch import logs as gwlogging
 from gwwatch.runtime import errors
 from gwwatch.runtime.app import App
 from gwwatch.runtime.kube import Kr8sKube, Kube, connect

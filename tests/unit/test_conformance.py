@@ -30,7 +30,9 @@ from typing import Any
 
 import pytest
 
-from gwwatch import cli, explain_cli, manifests, report
+from gwwatch import cli, manifests
+from gwwatch.cli import explain as explain_cli
+from gwwatch.cli import render
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import ObjectRef
@@ -107,7 +109,7 @@ def _analysed(test: str) -> tuple[ConflictGraph, dict[str, Any], list[str]]:
     known = sorted(f"{ref.kind} {ref}" for ref in (
         *graph.topology.gateways, *graph.topology.listener_sets, *graph.routes))
     assert declared == known, f"{test}: objects the engine ignored: {set(declared) - set(known)}"
-    return graph, report.scan_json(graph, where), paths
+    return graph, render.scan_json(graph, where), paths
 
 
 def _route_entry(scan: dict[str, Any], ref: dict[str, str]) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def _explain(test: str, r: dict[str, Any]) -> dict[str, Any]:
     query = explain_cli.query_from_args(args, graph)
     answer = resolve.explain(graph, gateway=query.gateway, port=query.port,
                              protocol=query.protocol, request=query.request, sni=query.sni)
-    return explain_cli.render_json(answer)
+    return render.explain_json(answer)
 
 
 def _said(got: dict[str, Any]) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from gwwatch import cli
+from gwwatch.cli.run import settings_from
 from gwwatch.engine import ObjectRef
 from gwwatch.runtime import errors, events, resources
 from gwwatch.runtime.app import App
 from gwwatch.runtime.backoff import Backoff
-from gwwatch.runtime.command import settings_from
 from gwwatch.runtime.resources import Resource
 from gwwatch.settings import Settings
 from tests.unit.runtime_fakes import FakeKube

@@ -1,27 +1,34 @@
-"""``gwwatch explain``: its options, the request they describe, and the two renderings.
+"""``gwwatch explain``: its options and the request they describe.
 
 The resolution itself is :func:`gwwatch.engine.explain.explain`; this module only turns the
-command line into a request and the answer into text or JSON.
+command line into a request (``render`` turns the answer into text or JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from gwwatch import report
+from gwwatch.cli import analysis, render
+from gwwatch.cli.exits import ExitCode, UsageError
 from gwwatch.engine import explain as resolve
-from gwwatch.engine.conflicts import safe
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import ObjectRef
-from gwwatch.engine.precedence import Candidate, Request
+from gwwatch.engine.precedence import Request
 
-__all__ = ["Query", "add_arguments", "query_from_args", "render_json", "render_text"]
+__all__ = ["Query", "add_parser", "query_from_args", "run"]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "explain", help="who serves one request at a Gateway, and why",
+        description="Trace one request through a Gateway: the listener it reaches, the route "
+                    "rule that serves it, and the precedence step on which every other "
+                    "candidate lost. Exit 0 when a route serves it, 1 when none does.")
+    analysis.add_input_options(p)
     p.add_argument("--gateway", required=True, metavar="NAMESPACE/NAME",
                    help="the Gateway the request arrives at (a ListenerSet's name stands for "
                         "its Gateway)")
@@ -46,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="a TLS connection (passthrough, TLSRoute); --host is the SNI")
     proto.add_argument("--tcp", action="store_true", help="a TCP connection (TCPRoute)")
     proto.add_argument("--udp", action="store_true", help="a UDP datagram (UDPRoute)")
-    p.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    analysis.add_output_option(p)
+    p.set_defaults(handler=run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,99 +138,16 @@ def query_from_args(args: argparse.Namespace, graph: ConflictGraph) -> Query:
     return Query(gateway, port, protocol, request, args.sni)
 
 
-# --- rendering ---------------------------------------------------------------------------------
-
-
-def _candidate_json(c: Candidate) -> dict[str, Any]:
-    return {"route": report.ref_json(c.route.ref), "rule": c.rule, "match": c.match_index}
-
-
-def render_json(e: resolve.Explanation) -> dict[str, Any]:
-    """The ``explain --output json`` contract (plus ``listenerParent``/``listenerBasis``/
-    ``outcome``)."""
-    w = e.winner
-    return {
-        "gateway": report.ref_json(e.gateway, kind=False),
-        "port": e.port,
-        "protocol": e.protocol,
-        "host": e.host,
-        "listener": e.listener.name if e.listener is not None else None,
-        "listenerParent": report.ref_json(e.listener.owner) if e.listener is not None else None,
-        "listenerBasis": e.listener_basis,
-        "outcome": e.outcome,
-        "route": report.ref_json(w.route.ref) if w is not None else None,
-        "rule": w.rule if w is not None else None,
-        "match": w.match_index if w is not None else None,
-        "hostname": w.hostname if w is not None else None,
-        "backends": [
-            {"kind": b.kind, "namespace": b.namespace, "name": b.name, "port": b.port,
-             "weight": b.weight}
-            for b in e.backends
-        ],
-        "basis": e.basis,
-        "candidates": [
-            {**_candidate_json(lost.candidate), "lostOn": lost.comparison.lost_on}
-            for lost in e.lost
-        ],
-    }
-
-
-def _request_words(e: resolve.Explanation, q: Query) -> str:
-    r = q.request
-    host = e.host or "(Gateway address)"
-    if e.protocol == "http":
-        query = "&".join(f"{k}={v}" for k, v in r.query)
-        headers = "".join(f", {k}: {v}" for k, v in r.headers)
-        sni = f" (SNI {e.sni})" if e.sni is not None and e.sni != e.host else ""
-        return f"HTTP {r.method} {host}{sni} {r.path}{'?' + query if query else ''}{headers}"
-    if e.protocol == "grpc":
-        headers = "".join(f", {k}: {v}" for k, v in r.headers)
-        return f"gRPC {host} {r.service}/{r.grpc_method}{headers}"
-    if e.protocol == "tls":
-        return f"TLS SNI {e.host or '(none)'}"
-    return e.protocol.upper()
-
-
-def _route_words(c: Candidate) -> str:
-    return (f"{c.route.kind} {safe(c.route.ref)} rule {c.rule} match {c.match_index} "
-            f"({safe(c.match.describe())}, hostname {c.hostname})")
-
-
-def render_text(e: resolve.Explanation, q: Query) -> str:
-    """A short trace for a person: listener and why, winner and why, the losers and why."""
-    lines = [f"{safe(_request_words(e, q))} -> Gateway {e.gateway} port {e.port}"]
-    if e.listener is not None:
-        owner = "" if e.listener.owner.kind == "Gateway" else (
-            f" of ListenerSet {e.listener.owner}")
-        lines.append(f"listener: {e.listener.name}{owner} ({e.listener.protocol}, "
-                     f"{e.listener.hostname or 'no hostname'}): {e.listener_basis}")
+def run(args: argparse.Namespace) -> int:
+    graph, _ = analysis.load_graph(args)
+    try:
+        query = query_from_args(args, graph)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    answer = resolve.explain(graph, gateway=query.gateway, port=query.port,
+                             protocol=query.protocol, request=query.request, sni=query.sni)
+    if args.output == "json":
+        sys.stdout.write(render.json_text(render.explain_json(answer)))
     else:
-        lines.append(f"listener: none: {e.listener_basis}")
-    w = e.winner
-    if w is None:
-        status = {
-            "http": "421" if e.outcome == resolve.MISDIRECTED else "404",
-            "grpc": "421" if e.outcome == resolve.MISDIRECTED else "gRPC Unimplemented",
-            "tls": "connection rejected",
-            "tcp": "connection refused",
-            "udp": "datagram dropped",
-        }.get(e.protocol)
-        lines.append(f"route: none{f' ({status})' if status else ''}: {e.basis}")
-    else:
-        lines.append(f"route: {_route_words(w)}")
-        lines.append(f"  why: {e.basis}")
-        rule = w.route.rules[w.rule]
-        rule_name = f" ({safe(rule.name)})" if rule.name else ""
-        if e.backends:
-            for b in e.backends:
-                port = f":{b.port}" if b.port is not None else ""
-                lines.append(f"  backend{rule_name}: {safe(b.kind)} {safe(b.namespace)}/"
-                             f"{safe(b.name)}{port} weight {b.weight}")
-        else:
-            answer = " (HTTP 500)" if e.protocol == "http" else ""
-            lines.append(f"  backend{rule_name}: none, the rule has no backendRefs{answer}")
-    if e.lost:
-        lines.append("other candidates:")
-        lines += [f"  {_route_words(lost.candidate)}: {safe(lost.comparison.lost_on)}"
-                  for lost in e.lost]
-    return "\n".join(lines) + "\n"
+        sys.stdout.write(render.explain_text(answer, query.request))
+    return ExitCode.OK if answer.winner is not None else ExitCode.NOT_SERVED

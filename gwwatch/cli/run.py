@@ -16,13 +16,13 @@ from typing import Any
 import pydantic
 import structlog
 
-from gwwatch import logging as gwlogging
+from gwwatch import logs
+from gwwatch.cli.exits import ExitCode
+from gwwatch.engine.ownership import INTRA_TENANT_SEVERITIES
 from gwwatch.runtime import errors
 from gwwatch.settings import Settings
 
-__all__ = ["add_arguments", "run"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+__all__ = ["add_parser", "run", "settings_from"]
 
 # flag → Settings field; BooleanOptionalAction flags give --x/--no-x.
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -39,7 +39,7 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
      {"action": argparse.BooleanOptionalAction,
       "help": "count gwwatch.io/hostnames claims on Namespaces (default on)"}),
     ("--intra-tenant-severity", "intra_tenant_severity",
-     {"choices": ("warning", "info"),
+     {"choices": INTRA_TENANT_SEVERITIES,
       "help": "severity of a Hijack between namespaces of one tenant (default warning)"}),
     ("--ownership-configmap", "ownership_configmap",
      {"metavar": "NAME", "help": "ConfigMap in gwwatch's namespace: tenant -> hostnames"}),
@@ -58,9 +58,15 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "run", help="watch a cluster: status conditions, Events and metrics on findings",
+        description="Run the controller: watch Gateway API objects, report findings on the "
+                    "routes involved (status conditions, Events) and as Prometheus metrics. "
+                    "Every flag overrides its GWWATCH_* environment variable.")
     for flag, dest, kwargs in _FLAGS:
-        parser.add_argument(flag, dest=dest, default=None, **kwargs)
+        p.add_argument(flag, dest=dest, default=None, **kwargs)
+    p.set_defaults(handler=run)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -93,12 +99,12 @@ async def _main(settings: Settings) -> int:
         await App(settings, kube).run()
     except asyncio.CancelledError:
         if stopping.is_set():
-            return EXIT_OK
+            return ExitCode.OK
         raise
     except errors.ApiError as exc:
         log.error("api_unreachable", error=str(exc))
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except pydantic.ValidationError as exc:
         print(f"gwwatch: error: invalid settings:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    gwlogging.configure(fmt=settings.log_format, level=settings.log_level)
+        return ExitCode.USAGE
+    logs.configure(fmt=settings.log_format, level=settings.log_level)
     return asyncio.run(_main(settings))
