@@ -14,7 +14,6 @@ from typing import Final
 
 from gwwatch.engine import hostnames
 from gwwatch.engine.model import (
-    GATEWAY_GROUP,
     Gateway,
     LabelSelector,
     Listener,
@@ -24,6 +23,7 @@ from gwwatch.engine.model import (
     ParentRef,
     Route,
 )
+from gwwatch.engine.vocabulary import GROUP, HOSTNAME_KINDS, Protocol, age_key, may_share_port
 
 __all__ = [
     "ACCEPTED",
@@ -79,18 +79,6 @@ class GatewayListeners:
 
     def on_port(self, port: int) -> list[Listener]:
         return [ls for ls in self.live if ls.port == port]
-
-
-def _compatible(a: str, b: str) -> bool:
-    """Whether two listener protocols may share a port (HTTPS and TLS may; UDP is apart)."""
-    if "UDP" in (a, b):
-        return True  # UDP and the TCP-based protocols use different transports
-    families = {"HTTP": "http", "HTTPS": "tls", "TLS": "tls", "TCP": "tcp"}
-    return families.get(a, a) == families.get(b, b)
-
-
-def _age(created: str | None, ref: ObjectRef) -> tuple[bool, str, str]:
-    return (created is None, created or "", str(ref))
 
 
 def _namespace_selected(
@@ -188,7 +176,7 @@ class Topology:
                 admitted.append(ls)
             else:
                 states[ref] = "NotAllowed"
-        admitted.sort(key=lambda ls: _age(ls.created, ls.ref))
+        admitted.sort(key=lambda ls: age_key(ls.created, ls.ref))
         live: list[Listener] = []
         conflicted: dict[tuple[ObjectRef, str], str] = {}
         for owner_listeners in (gw.listeners, *(ls.listeners for ls in admitted)):
@@ -208,9 +196,9 @@ def _conflict(listener: Listener, live: Iterable[Listener]) -> str | None:
     for other in live:
         if other.port != listener.port:
             continue
-        if not _compatible(other.protocol, listener.protocol):
+        if not may_share_port(other.protocol, listener.protocol):
             return "ProtocolConflict"
-        one_udp = (other.protocol == "UDP") != (listener.protocol == "UDP")
+        one_udp = (other.protocol == Protocol.UDP) != (listener.protocol == Protocol.UDP)
         if other.hostname == listener.hostname and not one_udp:
             return "HostnameConflict"
     return None
@@ -218,7 +206,7 @@ def _conflict(listener: Listener, live: Iterable[Listener]) -> str | None:
 
 def effective_hostnames(route: Route, listener: Listener) -> tuple[str, ...]:
     """The hostnames ``route`` gets on ``listener``; empty when they do not intersect."""
-    if route.kind in ("TCPRoute", "UDPRoute"):
+    if route.kind not in HOSTNAME_KINDS:
         return (hostnames.ANY,)
     own = listener.hostname or hostnames.ANY
     if not route.hostnames:
@@ -243,7 +231,7 @@ def attach(route: Route, topology: Topology) -> tuple[ParentStatus, ...]:
 
 def _attach_one(route: Route, pr: ParentRef, topology: Topology) -> ParentStatus:
     target = pr.target
-    if pr.group != GATEWAY_GROUP or pr.kind not in ("Gateway", "ListenerSet"):
+    if pr.group != GROUP or pr.kind not in ("Gateway", "ListenerSet"):
         return _refuse(pr, target, None, NO_MATCHING_PARENT,
                        f"parentRef kind {pr.group}/{pr.kind} is not a Gateway or ListenerSet")
     if pr.kind == "Gateway":

@@ -9,10 +9,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from gwwatch.engine import hostnames, precedence
-from gwwatch.engine.findings import CRITICAL, INFO, WARNING, Finding
+from gwwatch.engine.findings import Finding
 from gwwatch.engine.model import Listener, ObjectRef, Route
 from gwwatch.engine.ownership import Claims, Owner
 from gwwatch.engine.precedence import Candidate, Comparison
+from gwwatch.engine.vocabulary import (
+    HOSTNAME_KINDS,
+    HOSTNAME_PROTOCOLS,
+    FindingKind,
+    Reason,
+    Severity,
+    age_key,
+)
 
 __all__ = [
     "analyse_slice",
@@ -69,7 +77,7 @@ def _own_hostname(c: Candidate) -> str:
 
 def _own_rank(c: Candidate) -> tuple[int, int]:
     """Hostname precedence by the route's own hostname; 0 for kinds without hostnames."""
-    if c.route.kind not in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
+    if c.route.kind not in HOSTNAME_KINDS:
         return (0, 0)
     own = _own_hostname(c)
     return (hostnames.precise_length(own), 0 if own == hostnames.ANY else len(own))
@@ -105,7 +113,7 @@ def analyse_slice(
     tenant: Callable[[str], str],
     shares: Callable[[str, str], bool],
     listener_owner: ObjectRef | None = None,
-    intra_tenant_severity: str = WARNING,
+    intra_tenant_severity: Severity = Severity.WARNING,
 ) -> list[Finding]:
     """Hijack, Shadowed and SharedHostname findings among routes contesting ``hostname``.
 
@@ -173,7 +181,8 @@ def analyse_slice(
             same = tenant_of(loser) == tenant_of(top)
             cmp = precedence.compare(top, loser)
             out.append(Finding(
-                kind="Shadowed", reason="Shadowed", severity=INFO if same else WARNING,
+                kind=FindingKind.SHADOWED, reason=Reason.SHADOWED,
+                severity=Severity.INFO if same else Severity.WARNING,
                 hostname=hostname, gateway=gateway, listener=listener,
                 listener_owner=listener_owner, route=route_ref,
                 other=other_ref,
@@ -186,8 +195,7 @@ def analyse_slice(
     if owner is not None and owner_tenant is not None:
         owners = [c for c in ranked if tenant_of(c) == owner_tenant]
         if owners:
-            owner_route = min((c.route for c in owners),
-                              key=lambda r: (r.created is None, r.created or "", str(r.ref)))
+            owner_route = min((c.route for c in owners), key=lambda r: age_key(r.created, r.ref))
             seen: set[ObjectRef] = set()
             for c in ranked:
                 t = tenant_of(c)
@@ -197,7 +205,8 @@ def analyse_slice(
                 if _serves(kind, ranked, c, hostname):
                     seen.add(ref)
                     out.append(Finding(
-                        kind="SharedHostname", reason="SharesHostname", severity=WARNING,
+                        kind=FindingKind.SHARED_HOSTNAME, reason=Reason.SHARES_HOSTNAME,
+                        severity=Severity.WARNING,
                         hostname=hostname, gateway=gateway, listener=listener,
                         listener_owner=listener_owner, route=ref,
                         other=owner_route.ref,
@@ -223,7 +232,7 @@ def listener_hijacks(
     owner: Owner | None,
     tenant: Callable[[str], str],
     shares: Callable[[str, str], bool],
-    intra_tenant_severity: str = WARNING,
+    intra_tenant_severity: Severity = Severity.WARNING,
 ) -> list[Finding]:
     """Hijacks by listener specificity: requests for ``hostname`` reach ``listener`` (the most
     specific, perhaps a ListenerSet's), so the owner's routes left on a less specific listener
@@ -285,7 +294,8 @@ def unreachable_claims(
     out = []
     for route, attached_to, route_tenant in claims:
         out.append(Finding(
-            kind="Shadowed", reason="ListenerShadowed", severity=WARNING, hostname=hostname,
+            kind=FindingKind.SHADOWED, reason=Reason.LISTENER_SHADOWED, severity=Severity.WARNING,
+            hostname=hostname,
             gateway=gateway, listener=attached_to.name, listener_owner=attached_to.owner,
             route=route, other=None,
             message=(f"{_route(route)} is attached to listener {safe(attached_to.name)} of "
@@ -301,7 +311,7 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
             hostname: str, taker: ObjectRef,
             victim: ObjectRef, space: str, owner: Owner, taker_tenant: str,
             shares: Callable[[str, str], bool], where: str, why: str, basis: str,
-            intra_tenant_severity: str = WARNING) -> Finding:
+            intra_tenant_severity: Severity = Severity.WARNING) -> Finding:
     """The one way a Hijack is worded and rated, whatever decided it (``why``)."""
     owner_tenant = owner.tenant or ""
     cross = taker_tenant != owner_tenant
@@ -312,8 +322,9 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
     elif shared:
         note = f" (tenant {safe(owner_tenant)} shares the hostname with {safe(taker_tenant)})"
     return Finding(
-        kind="Hijack", reason="HijacksTraffic",
-        severity=(intra_tenant_severity if not cross else WARNING if shared else CRITICAL),
+        kind=FindingKind.HIJACK, reason=Reason.HIJACKS_TRAFFIC,
+        severity=(intra_tenant_severity if not cross
+                  else Severity.WARNING if shared else Severity.CRITICAL),
         hostname=hostname,
         gateway=gateway, listener=listener, listener_owner=listener_owner, route=taker,
         other=victim,
@@ -366,9 +377,9 @@ def gateway_posture(
 ) -> list[Finding]:
     out: list[Finding] = []
 
-    def posture(reason: str, severity: str, li: Listener, message: str) -> None:
+    def posture(reason: Reason, severity: Severity, li: Listener, message: str) -> None:
         out.append(Finding(
-            kind="Posture", reason=reason, severity=severity,
+            kind=FindingKind.POSTURE, reason=reason, severity=severity,
             hostname=li.hostname or hostnames.ANY, gateway=gateway, listener=li.name,
             listener_owner=li.owner,
             route=None, other=None, message=message, tenant=gateway_tenant))
@@ -377,13 +388,13 @@ def gateway_posture(
         name = f"listener {safe(li.name)} of {safe(li.owner.kind)} {safe(li.owner)}"
         tenants = tenants_by_listener.get((li.owner, li.name), set())
         open_to_others = li.allowed_from in ("All", "Selector")
-        if open_to_others and li.hostname is None and li.protocol in ("HTTP", "HTTPS", "TLS"):
-            posture("OpenListenerWithoutHostname", WARNING, li,
+        if open_to_others and li.hostname is None and li.protocol in HOSTNAME_PROTOCOLS:
+            posture(Reason.OPEN_LISTENER_WITHOUT_HOSTNAME, Severity.WARNING, li,
                     f"{name} has no hostname and admits routes from other namespaces "
                     f"(from: {li.allowed_from}): any of them can claim any hostname on port "
                     f"{li.port}")
         if li.allowed_from == "All" and len(tenants) > 1:
-            posture("SharedOpenListener", INFO, li,
+            posture(Reason.SHARED_OPEN_LISTENER, Severity.INFO, li,
                     f"{name} admits routes from all namespaces and carries routes of "
                     f"{len(tenants)} tenants ({safe(', '.join(sorted(tenants)))}); a Selector on "
                     f"{_NAME_LABEL} would name who may attach")
@@ -391,7 +402,7 @@ def gateway_posture(
             _NAME_LABEL not in li.selector.keys()  # noqa: SIM118
         ):
             keys = ", ".join(sorted(li.selector.keys())) or "(empty selector)"
-            posture("SelectorOnCustomLabel", INFO, li,
+            posture(Reason.SELECTOR_ON_CUSTOM_LABEL, Severity.INFO, li,
                     f"{name} selects namespaces by {safe(keys)}, labels a namespace's own "
                     f"admins may be able to set; {_NAME_LABEL} cannot be forged")
     return out
@@ -413,7 +424,8 @@ def hostname_posture(
     listing = "; ".join(f"tenant {safe(t)}: " + ", ".join(safe(g) for g in sorted(gws))
                         for t, gws in sorted(by_tenant.items()))
     return [Finding(
-        kind="Posture", reason="HostnameAcrossGateways", severity=WARNING, hostname=hostname,
+        kind=FindingKind.POSTURE, reason=Reason.HOSTNAME_ACROSS_GATEWAYS,
+        severity=Severity.WARNING, hostname=hostname,
         gateway=None, listener=None, route=None, other=None,
         message=(f"{safe(hostname)} is served through Gateways of {len(by_tenant)} tenants "
                  f"({listing}): no request is taken at a Gateway, but DNS automation or ACME "
@@ -425,7 +437,8 @@ def claims_posture(claims: Claims) -> list[Finding]:
     for pattern, tenants in sorted(claims.patterns().items()):
         if len(tenants) > 1:
             out.append(Finding(
-                kind="Posture", reason="ConflictingClaims", severity=WARNING, hostname=pattern,
+                kind=FindingKind.POSTURE, reason=Reason.CONFLICTING_CLAIMS,
+                severity=Severity.WARNING, hostname=pattern,
                 gateway=None, listener=None, route=None, other=None,
                 message=(f"{safe(pattern)} is claimed by {len(tenants)} tenants "
                          f"({safe(', '.join(sorted(tenants)))}) through {claims.source}s; "

@@ -32,14 +32,13 @@ from gwwatch.engine import conflicts, hostnames, precedence
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import Backend, Listener, ObjectRef
 from gwwatch.engine.precedence import Candidate, Comparison, Request
+from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, RouteKindSpec
 
 __all__ = [
-    "LISTENER_PROTOCOLS",
     "MISDIRECTED",
     "NO_LISTENER",
     "NO_ROUTE",
     "PROTOCOLS",
-    "ROUTE_KINDS",
     "SERVED",
     "Explanation",
     "Lost",
@@ -48,23 +47,9 @@ __all__ = [
     "normalise_host",
 ]
 
-PROTOCOLS: Final = ("http", "grpc", "tls", "tcp", "udp")
-# Listener protocols that carry a request of each kind. A TLS request reaching an HTTPS listener
-# is terminated there, and no TLSRoute can attach to it: it is still the listener SNI selects.
-LISTENER_PROTOCOLS: Final = {
-    "http": ("HTTP", "HTTPS"),
-    "grpc": ("HTTP", "HTTPS"),
-    "tls": ("TLS", "HTTPS"),
-    "tcp": ("TCP",),
-    "udp": ("UDP",),
-}
-ROUTE_KINDS: Final = {
-    "http": "HTTPRoute",
-    "grpc": "GRPCRoute",
-    "tls": "TLSRoute",
-    "tcp": "TCPRoute",
-    "udp": "UDPRoute",
-}
+# The request protocols ``explain`` takes, one per route kind ("http", "grpc", "tls", ...).
+_SPECS: Final[dict[str, RouteKindSpec]] = {s.request_protocol: s for s in ROUTE_KINDS.values()}
+PROTOCOLS: Final = tuple(_SPECS)
 
 # Outcomes
 SERVED: Final = "served"  # a route rule serves the request
@@ -181,11 +166,14 @@ def explain(
     normalised with :func:`normalise_host`. ``sni`` matters only when HTTPS listeners take the
     request: ``None`` means the client sent the Host as SNI, as clients do.
     """
-    if protocol not in PROTOCOLS:
+    spec = _SPECS.get(protocol)
+    if spec is None:
         raise ValueError(f"unknown protocol {protocol!r}")
-    kind = ROUTE_KINDS[protocol]
+    kind = spec.kind
+    # An HTTP-level request (HTTP, gRPC) carries a Host besides the TLS SNI.
+    http_level = Protocol.HTTPS in spec.protocols
     host = normalise_host(request.host)
-    if protocol in ("tcp", "udp"):
+    if not spec.carries_hostnames:
         host = None
     request = Request(host=host, path=request.path, method=request.method,
                       headers=request.headers, query=request.query, service=request.service,
@@ -195,20 +183,20 @@ def explain(
         return _fail(gateway, port, protocol, host, None, NO_LISTENER, None,
                      f"Gateway {gateway} not found", "no Gateway")
     on_port = state.on_port(port)
-    fitting = [li for li in on_port if li.protocol in LISTENER_PROTOCOLS[protocol]]
-    what = "/".join(LISTENER_PROTOCOLS[protocol])
+    fitting = [li for li in on_port if li.protocol in spec.traffic_protocols]
+    what = "/".join(spec.traffic_protocols)
     if not fitting:
         have = ", ".join(sorted({li.protocol for li in on_port}))
         why = (f"no {what} listener on port {port}" +
                (f" (only {have})" if have else ""))
         return _fail(gateway, port, protocol, host, None, NO_LISTENER, None, why,
                      "no listener takes the request")
-    if protocol in ("tcp", "udp"):
+    if not spec.carries_hostnames:
         # Hostnames mean nothing here; listeners of one protocol on a port would conflict.
         listener: Listener | None = fitting[0]
         listener_basis = f"the {fitting[0].protocol} listener on port {port}"
     else:
-        https = protocol in ("http", "grpc") and all(li.protocol == "HTTPS" for li in fitting)
+        https = http_level and all(li.protocol == Protocol.HTTPS for li in fitting)
         tls_name: str | None = None
         if https:
             tls_name = host if sni is None else normalise_host(sni)
@@ -230,7 +218,7 @@ def explain(
     if listener is None:
         return _fail(gateway, port, protocol, host, sni, NO_LISTENER, None,
                      listener_basis, "no listener takes the request")
-    if protocol not in ("http", "grpc"):
+    if not http_level:
         sni = None
     candidates, attached, for_host = _candidates(graph, gateway, port, kind, listener, request)
     ranked = precedence.select(candidates)

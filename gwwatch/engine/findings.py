@@ -1,12 +1,15 @@
-"""What gwwatch reports: findings, their severities and their stable identity."""
+"""What gwwatch reports: findings and their stable identity.
+
+Severities, finding kinds and reasons are words of :mod:`gwwatch.engine.vocabulary`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
 
 from gwwatch.engine.model import ObjectRef
+from gwwatch.engine.vocabulary import FindingKind, Reason, Severity, at_or_above, severity_rank
 
 __all__ = [
     "CRITICAL",
@@ -20,12 +23,11 @@ __all__ = [
     "diff",
 ]
 
-CRITICAL: Final = "critical"
-WARNING: Final = "warning"
-INFO: Final = "info"
-SEVERITIES: Final = (CRITICAL, WARNING, INFO)
-KINDS: Final = ("Hijack", "Shadowed", "SharedHostname", "Posture")
-_ORDER: Final = {CRITICAL: 0, WARNING: 1, INFO: 2}
+# Transitional names for callers not yet importing gwwatch.engine.vocabulary (issue 10); they
+# go once the runtime and CLI have switched.
+CRITICAL, WARNING, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO
+SEVERITIES = tuple(Severity)
+KINDS = tuple(FindingKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +36,9 @@ class Finding:
     (Shadowed) or the non-owner (SharedHostname); ``other`` the victim, winner or owner's route.
     """
 
-    kind: str
-    reason: str  # e.g. HijacksTraffic, Shadowed, SharesHostname, OpenListenerWithoutHostname
-    severity: str
+    kind: FindingKind
+    reason: Reason
+    severity: Severity
     hostname: str
     gateway: ObjectRef | None
     listener: str | None
@@ -58,15 +60,8 @@ class Finding:
                 self.hostname, self.route, self.other)
 
     def sort_key(self) -> tuple[object, ...]:
-        return (_ORDER.get(self.severity, 9), self.kind, self.hostname, str(self.gateway),
+        return (severity_rank(self.severity), self.kind, self.hostname, str(self.gateway),
                 self.listener or "", str(self.route), str(self.other))
-
-
-def at_or_above(severity: str, threshold: str) -> bool:
-    """``threshold`` may be ``never``; ``info`` is the lowest."""
-    if threshold == "never":
-        return False
-    return _ORDER[severity] <= _ORDER[threshold]
 
 
 @dataclass(frozen=True, slots=True)

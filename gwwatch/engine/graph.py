@@ -30,19 +30,12 @@ from gwwatch.engine.model import (
     Parsed,
     Route,
 )
+from gwwatch.engine.vocabulary import Severity, age_key, route_kind_spec
 
 __all__ = ["Arena", "Claim", "ConflictGraph", "analyse"]
 
 Arena = tuple[ObjectRef, int, str]  # (gateway, port, route kind)
 Slice = tuple[Arena, str]
-
-_FAMILY = {
-    "HTTPRoute": ("HTTP", "HTTPS"),
-    "GRPCRoute": ("HTTP", "HTTPS"),
-    "TLSRoute": ("TLS", "HTTPS"),
-    "TCPRoute": ("TCP",),
-    "UDPRoute": ("UDP",),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +99,7 @@ class ConflictGraph:
 
     def __init__(self, policy: ownership.Policy | None = None) -> None:
         self.policy = policy or ownership.Policy()
+        self._intra_tenant_severity = Severity(self.policy.intra_tenant_severity)
         self.topology = Topology()
         self.routes: dict[ObjectRef, Route] = {}
         self.invalid: dict[ObjectRef, Invalid] = {}
@@ -184,7 +178,7 @@ class ConflictGraph:
         oldest: tuple[object, Claim] | None = None
         for claim in candidates:
             route = self.routes[claim.route]
-            key = (route.created is None, route.created or "", str(route.ref))
+            key = age_key(route.created, route.ref)
             if oldest is None or key < oldest[0]:  # type: ignore[operator]
                 oldest = (key, claim)
         if oldest is None:
@@ -204,7 +198,7 @@ class ConflictGraph:
         gateways: set[ObjectRef] = set()
         reattach: set[ObjectRef] = set()
         hosts: set[str] = set()
-        if ref.kind in _FAMILY:
+        if route_kind_spec(ref.kind) is not None:
             reattach.add(ref)
             self._put_route(ref, obj if isinstance(obj, Route) else None)
         elif ref.kind == "Gateway":
@@ -400,8 +394,10 @@ class ConflictGraph:
         state = self.topology.listeners(gateway)
         if state is None:
             return []
+        spec = route_kind_spec(kind)
+        assert spec is not None
         listener = conflicts.choose_listener(
-            [li for li in state.on_port(port) if li.protocol in _FAMILY[kind]], hostname)
+            [li for li in state.on_port(port) if li.protocol in spec.traffic_protocols], hostname)
         if listener is None:
             return []
         contenders = [
@@ -425,7 +421,7 @@ class ConflictGraph:
             unreachable += conflicts.listener_hijacks(
                 kind=kind, gateway=gateway, listener=listener, hostname=hostname,
                 contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
-                intra_tenant_severity=self.policy.intra_tenant_severity,
+                intra_tenant_severity=self._intra_tenant_severity,
                 shares=self.shares, stranded=[(self.routes[ref], c.listener, c.hostname)
                                               for ref, c in sorted(stranded.items())])
         if len({route.ref for _, route in contenders}) < 2:
@@ -434,7 +430,7 @@ class ConflictGraph:
             kind=kind, gateway=gateway, listener=listener.name, listener_owner=listener.owner,
             hostname=hostname,
             contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
-            shares=self.shares, intra_tenant_severity=self.policy.intra_tenant_severity,
+            shares=self.shares, intra_tenant_severity=self._intra_tenant_severity,
         )
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:

@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gwwatch.engine import hostnames
+from gwwatch.engine.vocabulary import (
+    GROUP,
+    HOSTNAME_KINDS,
+    MATCH_KINDS,
+    ROUTE_KINDS,
+    RouteKind,
+    group_of,
+    kinds_for_protocol,
+    readable_versions,
+)
+from gwwatch.engine.vocabulary import GROUP as GATEWAY_GROUP
 
 __all__ = [
     "GATEWAY_GROUP",
@@ -35,18 +46,8 @@ __all__ = [
     "parse",
 ]
 
-GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
-ROUTE_KINDS: Final = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
-_SERVED_VERSIONS: Final = {
-    "Gateway": ("v1", "v1beta1"),
-    "HTTPRoute": ("v1", "v1beta1"),
-    "GRPCRoute": ("v1",),
-    "TLSRoute": ("v1", "v1alpha2", "v1alpha3"),
-    # v1.6.1 serves (and stores) TCPRoute and UDPRoute as v1 in both channels.
-    "TCPRoute": ("v1", "v1alpha2"),
-    "UDPRoute": ("v1", "v1alpha2"),
-    "ListenerSet": ("v1",),
-}
+# GATEWAY_GROUP and ROUTE_KINDS stay importable from here until the runtime imports them from
+# gwwatch.engine.vocabulary (issue 10).
 # Limits from the CRDs of the pinned release (v1.6.1): a longer list is malformed input.
 _MAX_LISTENERS: Final = 64
 _MAX_HOSTNAMES: Final = 16
@@ -58,7 +59,6 @@ _MAX_HEADER_MATCHES: Final = 16
 _MAX_BACKENDS: Final = 16
 _NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HEADER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
-_KNOWN_PROTOCOLS: Final = ("HTTP", "HTTPS", "TLS", "TCP", "UDP")
 # HTTPMethod enum (httproute_types.go); any other value is UnsupportedValue.
 _HTTP_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                         "PATCH")
@@ -274,9 +274,7 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
     if not isinstance(kind, str) or not isinstance(api_version, str):
         return None
     group, _, version = api_version.rpartition("/")
-    if kind == "Namespace" and api_version == "v1":
-        pass
-    elif group != GATEWAY_GROUP or version not in _SERVED_VERSIONS.get(kind, ()):
+    if group != group_of(kind) or version not in readable_versions(kind):
         return None
     meta = obj.get("metadata")
     namespace = ""
@@ -390,15 +388,6 @@ def _selector(value: object, where: str) -> LabelSelector:
     return LabelSelector(tuple((str(k), str(v)) for k, v in labels.items()), tuple(exprs))
 
 
-_PROTOCOL_KINDS: Final = {
-    "HTTP": ("HTTPRoute", "GRPCRoute"),
-    "HTTPS": ("HTTPRoute", "GRPCRoute"),
-    "TLS": ("TLSRoute",),
-    "TCP": ("TCPRoute",),
-    "UDP": ("UDPRoute",),
-}
-
-
 def _parse_listener(
     raw: object, where: str, owner: ObjectRef, gateway: ObjectRef | None
 ) -> Listener:
@@ -424,7 +413,7 @@ def _parse_listener(
     if allowed_from == "Selector":
         selector = _selector(namespaces.get("selector"),
                              f"{where}.allowedRoutes.namespaces.selector")
-    compatible = _PROTOCOL_KINDS.get(protocol, ())
+    compatible = kinds_for_protocol(protocol)
     explicit = _list(allowed, "kinds", f"{where}.allowedRoutes", 8)
     if explicit:
         kinds: list[str] = []
@@ -432,13 +421,13 @@ def _parse_listener(
         for i, raw_kind in enumerate(explicit):
             k = _mapping(raw_kind, f"{where}.allowedRoutes.kinds[{i}]")
             kind = k.get("kind")
-            group = k.get("group", GATEWAY_GROUP)
+            group = k.get("group", GROUP)
             if not isinstance(kind, str):
                 raise _Malformed(f"{where}.allowedRoutes.kinds[{i}].kind is missing")
-            if group == GATEWAY_GROUP and kind in compatible:
+            if group == GROUP and kind in compatible:
                 kinds.append(kind)
             else:
-                invalid.append(kind if group == GATEWAY_GROUP else f"{group}/{kind}")
+                invalid.append(kind if group == GROUP else f"{group}/{kind}")
         return Listener(owner, gateway, name, port, protocol, hostname, allowed_from, selector,
                         tuple(kinds), tuple(invalid))
     return Listener(owner, gateway, name, port, protocol, hostname, allowed_from, selector,
@@ -485,13 +474,13 @@ def _parse_listener_set(
     name = parent_raw.get("name")
     if not isinstance(name, str) or not name:
         raise _Malformed("spec.parentRef.name is missing")
-    group = parent_raw.get("group", GATEWAY_GROUP)
+    group = parent_raw.get("group", GROUP)
     kind = parent_raw.get("kind", "Gateway")
     namespace = parent_raw.get("namespace", ref.namespace)
     if not isinstance(namespace, str):
         raise _Malformed("spec.parentRef.namespace is not a string")
     parent = ObjectRef("Gateway", namespace, name) if (group, kind) == (
-        GATEWAY_GROUP, "Gateway") else None
+        GROUP, "Gateway") else None
     listeners = _parse_listeners(spec, ref, parent)
     if not listeners:
         raise _Malformed("spec.listeners is empty")
@@ -503,7 +492,7 @@ def _parse_parent_ref(raw: object, where: str, route_namespace: str) -> ParentRe
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise _Malformed(f"{where}.name is missing")
-    group = item.get("group", GATEWAY_GROUP)
+    group = item.get("group", GROUP)
     kind = item.get("kind", "Gateway")
     namespace = item.get("namespace", route_namespace)
     if not all(isinstance(v, str) for v in (group, kind, namespace)):
@@ -616,7 +605,7 @@ def _parse_backends(rule: Mapping[str, Any], where: str, namespace: str) -> tupl
 
 def _parse_route(ref: ObjectRef, spec: Mapping[str, Any], created: str | None) -> Route:
     hosts: list[str] = []
-    if ref.kind in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
+    if ref.kind in HOSTNAME_KINDS:
         for i, raw in enumerate(_list(spec, "hostnames", "spec", _MAX_HOSTNAMES)):
             hosts.append(_hostname(raw, f"spec.hostnames[{i}]"))
     parents = tuple(
@@ -631,28 +620,26 @@ def _parse_route(ref: ObjectRef, spec: Mapping[str, Any], created: str | None) -
         rule = _mapping(raw, where)
         name = _opt_str(rule, "name", where)
         matches: list[Match] = []
-        if ref.kind in ("HTTPRoute", "GRPCRoute"):
+        if ref.kind in MATCH_KINDS:
             raws = _list(rule, "matches", where, _MAX_MATCHES_PER_RULE)
             total_matches += len(raws)
             for j, m in enumerate(raws):
-                parse_match = _parse_http_match if ref.kind == "HTTPRoute" else _parse_grpc_match
+                parse_match = (_parse_http_match if ref.kind == RouteKind.HTTP
+                               else _parse_grpc_match)
                 match, why = parse_match(m, f"{where}.matches[{j}]")
                 unsupported = unsupported or why
                 matches.append(match)
             if not raws:  # no matches: HTTP defaults to PathPrefix "/", gRPC matches everything
                 matches.append(Match(path_type="PathPrefix", path="/")
-                               if ref.kind == "HTTPRoute" else Match())
+                               if ref.kind == RouteKind.HTTP else Match())
         else:
             matches.append(Match())
         rules.append(RouteRule(name, tuple(matches), _parse_backends(rule, where, ref.namespace)))
     if total_matches > _MAX_MATCHES_PER_ROUTE:
         raise _Malformed(f"spec.rules have {total_matches} matches, more than "
                          f"{_MAX_MATCHES_PER_ROUTE}")
-    if not rules and ref.kind == "HTTPRoute":
+    if not rules and ref.kind == RouteKind.HTTP:
         # The CRD defaults rules to one PathPrefix "/" rule with no backends.
         rules.append(RouteRule(None, (Match(path_type="PathPrefix", path="/"),), ()))
     return Route(ref, created, tuple(dict.fromkeys(hosts)), parents, tuple(rules), unsupported)
 
-
-def known_protocol(protocol: str) -> bool:
-    return protocol in _KNOWN_PROTOCOLS

@@ -21,6 +21,7 @@ from typing import Final
 
 from gwwatch.engine import hostnames
 from gwwatch.engine.model import NamespaceInfo
+from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES, Severity
 
 __all__ = [
     "DEFAULT_TENANT_LABEL",
@@ -36,7 +37,6 @@ __all__ = [
 
 DEFAULT_TENANT_LABEL: Final = "capsule.clastix.io/tenant"
 HOSTNAMES_ANNOTATION: Final = "gwwatch.io/hostnames"
-INTRA_TENANT_SEVERITIES: Final = ("warning", "info")
 SHARED_WITH_ANNOTATION: Final = "gwwatch.io/shared-with"
 
 
@@ -46,14 +46,16 @@ class Policy:
     trust_annotations: bool = True
     # Platform-owned claims (tenant → hostname patterns); they override annotations.
     ownership: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # Severity of a Hijack between namespaces of one tenant: "warning" or "info", never
-    # "critical" (a tenant taking its own traffic is a mistake, not an attack).
-    intra_tenant_severity: str = "warning"
+    # Severity of a Hijack between namespaces of one tenant: one of INTRA_TENANT_SEVERITIES
+    # (given as a plain string or a Severity; stored as the Severity).
+    intra_tenant_severity: str = Severity.WARNING
 
     def __post_init__(self) -> None:
         if self.intra_tenant_severity not in INTRA_TENANT_SEVERITIES:
-            raise ValueError(f"intra_tenant_severity must be one of {INTRA_TENANT_SEVERITIES}, "
+            choices = tuple(str(s) for s in INTRA_TENANT_SEVERITIES)
+            raise ValueError(f"intra_tenant_severity must be one of {choices}, "
                              f"not {self.intra_tenant_severity!r}")
+        object.__setattr__(self, "intra_tenant_severity", Severity(self.intra_tenant_severity))
 
 
 def tenant_of(ns: NamespaceInfo, policy: Policy) -> str:

@@ -16,6 +16,7 @@ from typing import Final
 
 from gwwatch.engine import hostnames
 from gwwatch.engine.model import HeaderMatch, Match, Route
+from gwwatch.engine.vocabulary import HOSTNAME_KINDS, MATCH_KINDS, RouteKind, age_key
 
 __all__ = [
     "PROBE_SEGMENT",
@@ -117,7 +118,7 @@ def _values_apply(conditions: tuple[HeaderMatch, ...], given: tuple[tuple[str, s
 
 def applies(kind: str, match: Match, request: Request) -> bool:
     """Whether ``match`` (of a route of ``kind``) accepts ``request``; hostnames aside."""
-    if kind == "GRPCRoute":
+    if kind == RouteKind.GRPC:
         for want, got in ((match.service, request.service), (match.method, request.grpc_method)):
             if want is None:
                 continue
@@ -129,7 +130,7 @@ def applies(kind: str, match: Match, request: Request) -> bool:
             elif want != got:
                 return False
         return _values_apply(match.headers, request.headers)
-    if kind != "HTTPRoute":
+    if kind != RouteKind.HTTP:
         return True
     if match.method is not None and match.method != request.method:
         return False
@@ -140,11 +141,6 @@ def applies(kind: str, match: Match, request: Request) -> bool:
     )
 
 
-def _age(route: Route) -> tuple[bool, str]:
-    # A route never applied (no creationTimestamp, as in manifests) counts as newest.
-    return (route.created is None, route.created or "")
-
-
 _PATH_RANK: Final = {"Exact": 0, "PathPrefix": 1, "RegularExpression": 2}
 
 
@@ -152,15 +148,15 @@ def rank(c: Candidate) -> tuple[object, ...]:
     """Sort key: ascending order is descending precedence (DESIGN.md section 3)."""
     host = (-hostnames.precise_length(c.hostname),
             -(0 if c.hostname == hostnames.ANY else len(c.hostname)))
-    tail = (_age(c.route), str(c.route.ref), c.rule, c.match_index)
+    tail = (age_key(c.route.created, c.route.ref), c.rule, c.match_index)
     m = c.match
     kind = c.route.kind
-    if kind == "HTTPRoute":
+    if kind == RouteKind.HTTP:
         return (*host, _PATH_RANK.get(m.path_type or "PathPrefix", 3), -len(m.path or ""),
                 0 if m.method else 1, -len(m.headers), -len(m.query), *tail)
-    if kind == "GRPCRoute":
+    if kind == RouteKind.GRPC:
         return (*host, -len(m.service or ""), -len(m.method or ""), -len(m.headers), *tail)
-    if kind == "TLSRoute":
+    if kind in HOSTNAME_KINDS:
         return (*host, *tail)
     return tail
 
@@ -175,14 +171,14 @@ def _criteria(c: Candidate) -> list[tuple[str, object, str, str]]:
     m = c.match
     kind = c.route.kind
     out: list[tuple[str, object, str, str]] = []
-    if kind in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
+    if kind in HOSTNAME_KINDS:
         out += [
             ("hostname-precise", -hostnames.precise_length(c.hostname),
              "more specific hostname", "less specific hostname"),
             ("hostname-length", -(0 if c.hostname == hostnames.ANY else len(c.hostname)),
              "longer hostname", "shorter hostname"),
         ]
-    if kind == "HTTPRoute":
+    if kind == RouteKind.HTTP:
         out += [
             ("path-type", _PATH_RANK.get(m.path_type or "PathPrefix", 3),
              "stronger path match type", "weaker path match type"),
@@ -191,7 +187,7 @@ def _criteria(c: Candidate) -> list[tuple[str, object, str, str]]:
             ("headers", -len(m.headers), "more header matches", "fewer header matches"),
             ("query", -len(m.query), "more query-param matches", "fewer query-param matches"),
         ]
-    elif kind == "GRPCRoute":
+    elif kind == RouteKind.GRPC:
         out += [
             ("grpc-service", -len(m.service or ""), "longer service match",
              "shorter service match"),
@@ -199,7 +195,7 @@ def _criteria(c: Candidate) -> list[tuple[str, object, str, str]]:
             ("headers", -len(m.headers), "more header matches", "fewer header matches"),
         ]
     out += [
-        ("age", _age(c.route), "older route", "newer route"),
+        ("age", age_key(c.route.created), "older route", "newer route"),
         ("name", str(c.route.ref), "namespace/name first in alphabetical order",
          "namespace/name later in alphabetical order"),
         ("rule", c.rule, "earlier rule", "later rule"),
@@ -298,12 +294,12 @@ def _paths(a: Match, b: Match) -> list[str]:
 
 def witnesses(kind: str, a: Match, b: Match, host: str | None) -> list[Request]:
     """Concrete requests that both ``a`` and ``b`` accept (none when they cannot overlap)."""
-    if kind in ("TLSRoute", "TCPRoute", "UDPRoute"):
+    if kind not in MATCH_KINDS:
         return [Request(host=host)]
     headers = _merge_values(a.headers, b.headers)
     if headers is None:
         return []
-    if kind == "GRPCRoute":
+    if kind == RouteKind.GRPC:
         fields: list[str | None] = []
         for want_a, want_b in ((a.service, b.service), (a.method, b.method)):
             choice = want_a if want_a is not None else want_b
@@ -351,12 +347,12 @@ def contains(kind: str, outer: Match, inner: Match) -> bool:
     """Whether ``outer`` accepts every request ``inner`` accepts (decided conservatively)."""
     if not _values_contain(outer.headers, inner.headers):
         return False
-    if kind == "GRPCRoute":
+    if kind == RouteKind.GRPC:
         if outer.grpc_type == "RegularExpression" or inner.grpc_type == "RegularExpression":
             return outer == inner
         return all(o is None or o == i for o, i in ((outer.service, inner.service),
                                                     (outer.method, inner.method)))
-    if kind != "HTTPRoute":
+    if kind != RouteKind.HTTP:
         return True
     if not _values_contain(outer.query, inner.query):
         return False
