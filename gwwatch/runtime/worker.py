@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
-import yaml
 
+from gwwatch import manifests
 from gwwatch.engine import ConflictGraph, Diff, Finding, ObjectRef, ParentStatus, Policy, parse
 from gwwatch.engine.findings import diff as findings_diff
 from gwwatch.engine.graph import analyse
@@ -60,9 +60,10 @@ Sink = Callable[[Change], None]
 def ownership_from_configmap(obj: Mapping[str, Any] | None) -> dict[str, tuple[str, ...]]:
     """Platform-owned claims from the ownership ConfigMap's ``data``.
 
-    A key ending in ``.yaml``/``.yml``/``.json`` holds the ``scan --ownership`` file (a mapping
-    tenant → list of hostnames); any other key is a tenant and its value the hostnames,
-    separated by commas, spaces or newlines. Malformed parts are logged and skipped.
+    A key ending in ``.yaml``/``.yml``/``.json`` holds the ``scan --ownership`` file, read by
+    the same strict parser (a mapping tenant → list of hostnames); any other key is a tenant
+    and its value the hostnames, separated by commas, spaces or newlines. A malformed key is
+    logged and skipped as a whole.
     """
     if obj is None:
         return {}
@@ -75,18 +76,12 @@ def ownership_from_configmap(obj: Mapping[str, Any] | None) -> dict[str, tuple[s
             continue
         if str(key).endswith((".yaml", ".yml", ".json")):
             try:
-                doc = yaml.safe_load(value)
-            except yaml.YAMLError as exc:
+                claims = manifests.parse_ownership(value, f"ConfigMap key {key}")
+            except manifests.ManifestError as exc:
                 log.warning("ownership_unreadable", key=str(key), error=str(exc)[:200])
                 continue
-            if not isinstance(doc, Mapping):
-                log.warning("ownership_unreadable", key=str(key), error="not a mapping")
-                continue
-            for tenant, hosts in doc.items():
-                if isinstance(hosts, list):
-                    out.setdefault(str(tenant), []).extend(str(h) for h in hosts)
-                elif isinstance(hosts, str):
-                    out.setdefault(str(tenant), []).extend(re.split(r"[\s,]+", hosts))
+            for tenant, hosts in claims.items():
+                out.setdefault(tenant, []).extend(hosts)
         else:
             out.setdefault(str(key), []).extend(re.split(r"[\s,]+", value))
     return {t: tuple(dict.fromkeys(h.strip().lower() for h in hs if h.strip()))

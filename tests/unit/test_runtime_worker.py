@@ -172,9 +172,12 @@ class TestOwnershipConfigMap:
     @pytest.mark.parametrize(("data", "want"), [
         pytest.param({"billing": "api.example.com, *.billing.example.com"},
                      {"billing": ("api.example.com", "*.billing.example.com")}, id="per-key"),
-        pytest.param({"o.yaml": "billing: [API.example.com]\nweb: www.example.com"},
+        pytest.param({"o.yaml": "billing: [API.example.com]\nweb: [www.example.com]"},
                      {"billing": ("api.example.com",), "web": ("www.example.com",)},
                      id="scan-file-format"),
+        pytest.param({"o.yaml": "billing: [api.example.com]\nweb: www.example.com",
+                      "shop": "shop.example.com"},
+                     {"shop": ("shop.example.com",)}, id="scan-file-format-is-strict"),
         pytest.param({"o.yaml": "[not, a, mapping]"}, {}, id="malformed-yaml-skipped"),
         pytest.param({"empty": "  "}, {}, id="empty-value"),
     ])
