@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-scan test unit lint controlplane clean
+.PHONY: demo demo-scan test unit bench lint controlplane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,18 +18,24 @@ venv: $(STAMP)
 ## The incident, live: a local control plane, gwwatch run, examples/techresolve applied.
 ## Keeps running until Ctrl-C; `make demo DEMO_ARGS=--exit` stops after showing the result.
 demo: $(STAMP) controlplane
-	$(PY) examples/techresolve/demo.py $(DEMO_ARGS)
+	$(PY) -m examples.techresolve.demo $(DEMO_ARGS)
 
 ## The same finding offline, no control plane needed: scan the shipped examples.
 demo-scan: $(STAMP)
 	$(PY) -m gwwatch scan examples/ --fail-on never
 
-## Builds (or reuses) the test control plane, then runs every test: lint, types, unit, integration.
+## Builds (or reuses) the test control plane, then runs every test: lint, types, unit, tools,
+## pypi, integration, e2e (tests/README.md says what each folder needs).
 test: $(STAMP) controlplane lint
 	$(PY) -m pytest -q
 
+## Only tests/unit: pure and offline (no network, no apt, no PyPI, no built binary).
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+## Figures, not assertions (run from the repository root: bench/ imports tests/builders.py).
+bench: $(STAMP)
+	$(PY) -m bench.engine
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gwwatch tests bench dashboards deploy examples

@@ -1,7 +1,7 @@
 """``gwwatch run`` figures against the real test control plane (kube-apiserver + etcd).
 
-    .venv/bin/python bench/controller.py                    # 10k routes loaded, burst of 1,000
-    .venv/bin/python bench/controller.py --routes 2000 --burst 200
+    .venv/bin/python -m bench.controller                    # 10k routes loaded, burst of 1,000
+    .venv/bin/python -m bench.controller --routes 2000 --burst 200
 
 1. Start a control plane (tests/controlplane; the binaries must be built) and load a cluster:
    ``--routes`` HTTPRoutes over 50 Gateways and 500 namespaces, each with its own hostname.
@@ -32,13 +32,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests import builders as b
+from tests.controlplane import ControlPlane, ensure_built
+from tests.controlplane.controlplane import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.controlplane import ControlPlane, ensure_built  # noqa: E402
-from tests.controlplane.controlplane import free_port  # noqa: E402
-
-GROUP = "gateway.networking.k8s.io"
+GROUP = b.GROUP
 V1 = f"/apis/{GROUP}/v1"
 NAMESPACES = 500
 GATEWAYS = 50
@@ -50,11 +49,8 @@ def ns_name(i: int) -> str:
 
 
 def route(name: str, i: int, prefix: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "HTTPRoute", "metadata": {"name": name},
-            "spec": {"parentRefs": [{"name": f"gw-{i % GATEWAYS}", "namespace": "infra"}],
-                     "hostnames": [f"app-{i}.bench.test"],
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
-                                "backendRefs": [{"name": "svc", "port": 80}]}]}}
+    return b.http_route(name, None, parents=[b.parent(f"gw-{i % GATEWAYS}", "infra")],
+                        hostnames=[f"app-{i}.bench.test"], matches=[b.match(prefix)])
 
 
 def parallel(fn: Any, items: list[Any], workers: int = 16) -> list[float]:
@@ -74,13 +70,9 @@ def load(cp: ControlPlane, routes: int) -> None:
     cp.create_namespace("infra")
     parallel(cp.create_namespace, [f"team-{i:03d}" for i in range(NAMESPACES)])
     for g in range(GATEWAYS):
-        cp.create({"apiVersion": f"{GROUP}/v1", "kind": "Gateway",
-                   "metadata": {"name": f"gw-{g}"},
-                   "spec": {"gatewayClassName": "bench", "listeners": [
-                       {"name": "https", "protocol": "HTTPS", "port": 443,
-                        "hostname": "*.bench.test", "tls": {"mode": "Terminate",
-                                                            "certificateRefs": [{"name": "c"}]},
-                        "allowedRoutes": {"namespaces": {"from": "All"}}}]}}, "infra")
+        cp.create(b.gateway(f"gw-{g}", None, gateway_class="bench", listeners=[
+            b.listener("https", protocol="HTTPS", port=443, hostname="*.bench.test",
+                       tls=b.TLS_TERMINATE, from_="All")]), "infra")
     started = time.monotonic()
     parallel(lambda i: cp.create(route(f"app-{i}", i, "/"), ns_name(i)), list(range(routes)))
     print(f"loaded {routes} routes in {time.monotonic() - started:.1f} s", flush=True)

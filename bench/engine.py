@@ -1,7 +1,9 @@
 """Engine figures on synthetic clusters: cold analysis, peak RSS, incremental change latency.
 
-    .venv/bin/python bench/engine.py                 # 1k, 10k, 100k routes
-    .venv/bin/python bench/engine.py --sizes 1000 --changes 500
+    .venv/bin/python -m bench.engine                 # 1k, 10k, 100k routes
+    .venv/bin/python -m bench.engine --sizes 1000 --changes 500
+
+(from the repository root: the objects come from tests/builders.py).
 
 Each size runs in its own process so peak RSS is that size's alone. A cluster has ~500
 namespaces (one tenant each), 50 shared Gateways (one wildcard HTTPS listener, ``from: All``),
@@ -21,50 +23,43 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from tests import builders as b
+
+ROOT = Path(__file__).resolve().parents[1]
 NAMESPACES = 500
 GATEWAYS = 50
 
 
 def namespace(i: int) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"team-{i}"}}
+    return b.namespace(f"team-{i}")
 
 
 def gateway(g: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-        "metadata": {"name": f"gw-{g}", "namespace": "infra"},
-        "spec": {"gatewayClassName": "bench", "listeners": [{
-            "name": "https", "port": 443, "protocol": "HTTPS",
-            "hostname": f"*.gw{g}.example.com",
-            "allowedRoutes": {"namespaces": {"from": "All"}},
-        }]},
-    }
+    return b.gateway(f"gw-{g}", "infra", gateway_class="bench", listeners=[
+        b.listener("https", port=443, protocol="HTTPS", hostname=f"*.gw{g}.example.com",
+                   from_="All")])
 
 
 def route(i: int, *, host_of: int | None = None, path: str = "/", version: int = 0
           ) -> dict[str, Any]:
     owner = i if host_of is None else host_of
     g = owner % GATEWAYS
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": f"route-{i}", "namespace": f"team-{i % NAMESPACES}",
-                     "creationTimestamp": "2026-01-01T00:00:00Z" if version == 0 and (
-                         host_of is None) else f"2026-06-{1 + i % 28:02d}T00:00:00Z",
-                     "resourceVersion": str(version)},
-        "spec": {
-            "parentRefs": [{"name": f"gw-{g}", "namespace": "infra"}],
-            "hostnames": [f"svc-{owner}.gw{g}.example.com"],
-            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
-                       "backendRefs": [{"name": f"svc-{i}", "port": 8080}]}],
-        },
-    }
+    return b.http_route(
+        f"route-{i}", f"team-{i % NAMESPACES}",
+        created="2026-01-01T00:00:00Z" if version == 0 and host_of is None
+        else f"2026-06-{1 + i % 28:02d}T00:00:00Z",
+        resource_version=str(version),
+        parents=[b.parent(f"gw-{g}", "infra")],
+        hostnames=[f"svc-{owner}.gw{g}.example.com"],
+        rules=[b.rule(b.match(path), backend=f"svc-{i}", port=8080)])
 
 
 def cluster(n: int, conflict: float, rng: random.Random) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [namespace(i) for i in range(NAMESPACES)]
-    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "infra"}})
+    objs.append(b.namespace("infra"))
     objs += [gateway(g) for g in range(GATEWAYS)]
     hijackers = set(rng.sample(range(n), int(n * conflict)))
     for i in range(n):
@@ -134,9 +129,9 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--changes", str(args.changes),
-             "--conflict", str(args.conflict), "--seed", str(args.seed)],
-            check=True, capture_output=True, text=True)
+            [sys.executable, "-m", "bench.engine", "--one", str(n), "--changes",
+             str(args.changes), "--conflict", str(args.conflict), "--seed", str(args.seed)],
+            check=True, capture_output=True, text=True, cwd=ROOT)
         rows.append(json.loads(out.stdout))
     cols = list(rows[0])
     print("  ".join(f"{c:>22}" for c in cols))

@@ -1,8 +1,8 @@
 """How many series one gwwatch replica exports: a synthetic cluster through the real graph
 worker and metrics registry, scraped as Prometheus would scrape it.
 
-    .venv/bin/python bench/series.py                       # 10k routes, 100 findings
-    .venv/bin/python bench/series.py --routes 1000 --findings 20
+    .venv/bin/python -m bench.series                       # 10k routes, 100 findings
+    .venv/bin/python -m bench.series --routes 1000 --findings 20
 
 The cluster is bench/engine.py's (500 one-tenant namespaces, 50 shared Gateways with one
 wildcard HTTPS listener each, ``from: All``; each route its own hostname). Routes are then
@@ -19,18 +19,17 @@ Figures, not assertions.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import engine as eb
 from gwwatch.engine import ObjectRef, Policy
 from gwwatch.metrics import EVENT_RESULTS, STATUS_RESULTS, Metrics
 from gwwatch.runtime.queue import KeyQueue
@@ -39,18 +38,8 @@ from gwwatch.runtime.store import Store
 from gwwatch.runtime.worker import GraphWorker
 
 
-def _engine_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_engine",
-                                                  Path(__file__).with_name("engine.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build(routes: int, findings: int, seed: int) -> tuple[GraphWorker, int]:
     """A graph worker holding ``routes`` routes and (at least) ``findings`` findings."""
-    eb = _engine_bench()
     rng = random.Random(seed)
     stores = {kind: Store(kind) for kind in ("Namespace", "Gateway", "HTTPRoute")}
     keys: list[ObjectRef] = []

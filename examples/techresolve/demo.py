@@ -1,7 +1,9 @@
 """The incident, live: a local control plane, ``gwwatch run``, and ``examples/techresolve``.
 
-    .venv/bin/python examples/techresolve/demo.py          # keeps running until Ctrl-C
-    .venv/bin/python examples/techresolve/demo.py --exit   # show the result, then stop
+    .venv/bin/python -m examples.techresolve.demo          # keeps running until Ctrl-C
+    .venv/bin/python -m examples.techresolve.demo --exit   # show the result, then stop
+
+(from the repository root, which is what ``make demo`` does).
 
 Starts kube-apiserver + etcd (tests/controlplane; the binaries are built and cached on first
 use — that needs Go), starts ``gwwatch run`` against it, applies the billing team's route, then
@@ -24,12 +26,11 @@ from typing import Any
 
 import yaml
 
+from tests.controlplane import ControlPlane, ensure_built
+from tests.controlplane.controlplane import free_port
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.controlplane import ControlPlane, ensure_built  # noqa: E402
-from tests.controlplane.controlplane import free_port  # noqa: E402
 
 
 def apply(cp: ControlPlane, name: str) -> None:

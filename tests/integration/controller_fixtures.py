@@ -33,6 +33,7 @@ from gwwatch.runtime import errors
 from gwwatch.runtime.app import App
 from gwwatch.runtime.kube import Kr8sKube, Kube, connect
 from gwwatch.settings import Settings
+from tests import builders as b
 from tests.controlplane import ApiError, ControlPlane
 from tests.controlplane.controlplane import free_port
 
@@ -153,19 +154,14 @@ def condition(route: Mapping[str, Any], ctype: str) -> dict[str, Any] | None:
 
 
 def gateway(name: str, hostname: str = "*.example.test", from_: str = "All") -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "Gateway", "metadata": {"name": name},
-            "spec": {"gatewayClassName": "test", "listeners": [
-                {"name": "http", "protocol": "HTTP", "port": 80, "hostname": hostname,
-                 "allowedRoutes": {"namespaces": {"from": from_}}}]}}
+    return b.gateway(name, None, listeners=[b.listener("http", hostname=hostname, from_=from_)])
 
 
 def httproute(name: str, *, gw_ns: str, gw: str, hostname: str, prefix: str = "/",
               version: str = "v1") -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{version}", "kind": "HTTPRoute", "metadata": {"name": name},
-            "spec": {"parentRefs": [{"name": gw, "namespace": gw_ns}],
-                     "hostnames": [hostname],
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
-                                "backendRefs": [{"name": name, "port": 8080}]}]}}
+    return b.http_route(name, None, api_version=f"{b.GROUP}/{version}",
+                        parents=[b.parent(gw, gw_ns)], hostnames=[hostname],
+                        rules=[b.rule(b.match(prefix), backend=name, port=8080)])
 
 
 @dataclass

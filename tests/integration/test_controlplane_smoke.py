@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kr8s.asyncio.objects import new_class
 
+from tests import builders as b
 from tests.controlplane import ApiError, ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -33,30 +34,13 @@ CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 def gateway(name: str = "shared") -> dict[str, Any]:
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "Gateway",
-        "metadata": {"name": name},
-        "spec": {
-            "gatewayClassName": "example",
-            "listeners": [
-                {"name": "http", "protocol": "HTTP", "port": 80, "hostname": "*.example.com"}
-            ],
-        },
-    }
+    return b.gateway(name, None, gateway_class="example",
+                     listeners=[b.listener("http", hostname="*.example.com", from_=None)])
 
 
 def httproute(name: str, hostname: str = "app.example.com") -> dict[str, Any]:
-    return {
-        "apiVersion": GROUP_VERSION,
-        "kind": "HTTPRoute",
-        "metadata": {"name": name},
-        "spec": {
-            "parentRefs": [{"name": "shared"}],
-            "hostnames": [hostname],
-            "rules": [{"backendRefs": [{"name": "app", "port": 8080}]}],
-        },
-    }
+    return b.http_route(name, None, parents=[b.parent("shared", None)], hostnames=[hostname],
+                        rules=[b.rule(backend="app", port=8080)])
 
 
 def condition(**overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def test_demo_shows_condition_event_and_metric(control_plane: ControlPlane) -> N
     """The demo (its own control plane) prints our condition, the Event and the series."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "techresolve" / "demo.py"), "--exit"],
+        [sys.executable, "-m", "examples.techresolve.demo", "--exit"],
         capture_output=True, text=True, timeout=180, env=env, cwd=ROOT, check=False)
     out = done.stdout
     assert done.returncode == 0, done.stderr[-3000:]
