@@ -50,6 +50,15 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 STATUS_RESULTS: Final = ("updated", "conflict", "invalid", "forbidden", "error")
 EVENT_RESULTS: Final = ("created", "updated", "skipped", "error", "dropped")
 # Reconciles are cheap (one object through the incremental graph): most take well under 10 ms.
+# Admission: every label value known in advance (initialised to 0 when the webhook is on).
+ADMISSION_KINDS: Final = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
+                          "ListenerSet", "Gateway", "other")
+ADMISSION_OPERATIONS: Final = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+ADMISSION_DECISIONS: Final = ("allowed", "warned", "denied", "unchecked")
+ADMISSION_ERRORS: Final = ("malformed", "too_large", "internal")
+# A decision is one what-if on the incremental graph: well under 5 ms even at 100k routes.
+_ADMISSION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                             1.0)
 _RECONCILE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                              1.0, 2.5)
 _LABEL_LIMIT: Final = 253
@@ -264,3 +273,43 @@ class Metrics:
 
     def set_ready(self, ready: bool) -> None:
         self.ready.set(1 if ready else 0)
+
+    # --- admission webhook (families exist only where the webhook runs) ----------------------
+
+    def enable_admission(self) -> None:
+        """Register the admission families, every label combination at 0. Only replicas that
+        serve the webhook export them, so an alert can tell "no webhook" from "no denials"."""
+        if hasattr(self, "admission_requests"):
+            return
+        r = self.registry
+        self.admission_requests = Counter(
+            "gwwatch_admission_requests", "Admission reviews answered, by kind, operation and "
+            "decision (allowed, warned, denied, unchecked).", ("kind", "operation", "decision"),
+            registry=r)
+        self.admission_duration = Histogram(
+            "gwwatch_admission_duration_seconds", "Time from an admission request's headers to "
+            "its answer, in this process.", buckets=_ADMISSION_BUCKETS, registry=r)
+        self.admission_errors = Counter(
+            "gwwatch_admission_errors", "Admission requests answered with an error (malformed, "
+            "too_large, internal); the API server then applies the failurePolicy.",
+            ("reason",), registry=r)
+        self.admission_pending_objects = Gauge(
+            "gwwatch_admission_pending", "Objects this replica admitted that its watch has not "
+            "delivered yet (they count in its decisions meanwhile).", registry=r)
+        for kind in ADMISSION_KINDS:
+            for op in ADMISSION_OPERATIONS:
+                for decision in ADMISSION_DECISIONS:
+                    self.admission_requests.labels(kind, op, decision)
+        for reason in ADMISSION_ERRORS:
+            self.admission_errors.labels(reason)
+
+    def admission_request(self, kind: str, operation: str, decision: str,
+                          seconds: float) -> None:
+        self.admission_requests.labels(kind, operation, decision).inc()
+        self.admission_duration.observe(seconds)
+
+    def admission_error(self, reason: str) -> None:
+        self.admission_errors.labels(reason).inc()
+
+    def admission_pending(self, count: int) -> None:
+        self.admission_pending_objects.set(count)

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     # Prometheus. Critical findings are kept first.
     max_finding_series: int = Field(default=500, ge=0)
 
+    # --- admission webhook: POST /validate over HTTPS (deploy/components/admission) -----------
+    # None: no webhook server (the default; the Kustomize component sets 9443). 0: a free port.
+    webhook_port: int | None = Field(default=None, ge=0, le=65535)
+    webhook_bind_address: str = "0.0.0.0"  # the API server reaches it through a Service
+    # PEM files, read again when they change (cert-manager renews the mounted Secret).
+    webhook_cert_file: Path = Path("/etc/gwwatch/webhook/tls.crt")
+    webhook_key_file: Path = Path("/etc/gwwatch/webhook/tls.key")
+    # deny: refuse a new critical Hijack by the object under review; warn: never refuse, say
+    # what would be refused; off: admit everything unchecked (the webhook stays answering).
+    webhook_mode: Literal["off", "warn", "deny"] = "deny"
+    # How long an object this replica admitted counts in its later decisions before the watch
+    # delivers it (usually milliseconds; long enough for a slow watch, short enough that a
+    # request refused later by someone else does not block its hostname for long).
+    webhook_pending_seconds: float = Field(default=10.0, ge=0)
+
     # --- logging -------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY
     log_level: Literal["debug", "info", "warning", "error"] = "info"
