@@ -5,7 +5,7 @@ port, "attached if at least one listener accepts it"), ``AllowedRoutes``/``Route
 (gateway_types.go: ``from`` default Same, Selector, kinds inferred from protocol), the
 ``RouteConditionReason`` values, HTTPRoute ``hostnames`` (intersection, hostname-less routes),
 ListenerSet (listenerset_types.go: parents admit them through ``allowedListeners``; a Gateway
-parentRef without sectionName reaches only the Gateway's own listeners, DESIGN.md section 3),
+parentRef without sectionName reaches only the Gateway's own listeners, docs/architecture.md),
 and the ``UnsupportedValue`` rule for unknown enum values (path, header, query, method types).
 """
 

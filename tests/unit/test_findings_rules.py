@@ -1,4 +1,4 @@
-"""Findings: Hijack, Shadowed, SharedHostname, Posture, and their severities (DESIGN.md 4).
+"""Findings: Hijack, Shadowed, SharedHostname, Posture, and their severities (docs/architecture.md).
 
 - ``Hijack`` (critical): a route of tenant B wins request space a route of the owning tenant A
   would otherwise serve. Includes a hostname-less route inheriting a listener hostname, and a
@@ -108,7 +108,7 @@ class TestHijack:
     def test_hostname_less_route_says_hostname_precedence_is_a_choice(self) -> None:
         """Ranked by the route's own hostnames (gateway-api PR 5212), the hostname-less route
         would lose to the owner's precise hostname: the finding depends on the intersected-
-        hostname choice, and DESIGN.md asks the message to say so."""
+        hostname choice, and the message must say so (docs/architecture.md)."""
         gw = b.gateway(listeners=[b.listener("api", hostname=HOST)])
         f = only_hijack(b.scan(gw, owner_route(), taker_route(hostnames=[])))
         assert "5120" in f.message
@@ -413,9 +413,9 @@ class TestShadowed:
         assert f.severity == INFO
 
     def test_hostname_precedence_uses_the_intersected_hostname(self) -> None:
-        """DESIGN.md 3: ``*.com`` on a ``*.example.com`` listener gets ``*.example.com``, ties
-        with a route on ``*.example.com``, and the older wins; the message says the outcome
-        rests on that choice (gateway-api issue 5120)."""
+        """``*.com`` on a ``*.example.com`` listener gets ``*.example.com``, ties with a route on
+        ``*.example.com``, and the older wins; the message says the outcome rests on that
+        choice (gateway-api issue 5120; docs/architecture.md, "Hostnames")."""
         older = owner_route(hostnames=["*.com"], created=b.ts(1))
         newer = taker_route(b.match("/"), hostnames=["*.example.com"], created=b.ts(2))
         graph = b.scan(SHARED, older, newer)

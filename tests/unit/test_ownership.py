@@ -1,4 +1,4 @@
-"""Tenants and hostname ownership (DESIGN.md section 4).
+"""Tenants and hostname ownership (docs/architecture.md, "Tenants and ownership").
 
 - a tenant is a namespace, or the value of the tenant label (default
   ``capsule.clastix.io/tenant``, configurable) shared by several namespaces;
@@ -83,8 +83,8 @@ class TestOldestRoute:
         assert graph.owner("www.example.com") is None
 
     def test_older_wildcard_route_owns_its_subdomains(self) -> None:
-        """A route on ``*.example.com`` claims ``shop.example.com`` too (DESIGN.md: a more
-        specific hostname taking subdomains from an older wildcard route is a Hijack)."""
+        """A route on ``*.example.com`` claims ``shop.example.com`` too: a more specific hostname
+        taking subdomains from an older wildcard route is a Hijack (docs/architecture.md)."""
         graph = b.scan(WILD,
                        b.http_route("wild", "team-a", hostnames=["*.example.com"],
                                     created=b.ts(1)),

@@ -1,7 +1,7 @@
 """Precedence: which match wins a request, and the words for why.
 
 Source: ``HTTPRouteRule.Matches`` and ``HTTPRouteSpec.Hostnames`` in apis/v1/httproute_types.go,
-``GRPCRouteRule.Matches`` in grpcroute_types.go (gateway-api v1.6.1), DESIGN.md section 3:
+``GRPCRouteRule.Matches`` in grpcroute_types.go (gateway-api v1.6.1); docs/architecture.md:
 
 - hostname: most characters in a matching non-wildcard hostname, then in a matching hostname;
 - HTTP: Exact path; PathPrefix with most characters; method; most headers; most query params;
