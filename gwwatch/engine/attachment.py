@@ -8,8 +8,9 @@ port dropped. :func:`attach` resolves each parentRef of a route against it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from gwwatch.engine import hostnames
@@ -71,8 +72,10 @@ class GatewayListeners:
 
     gateway: ObjectRef
     live: tuple[Listener, ...]  # in priority order: Gateway's own, then accepted ListenerSets'
-    conflicted: dict[tuple[ObjectRef, str], str] = field(hash=False, compare=False)
-    listener_sets: dict[ObjectRef, str] = field(hash=False, compare=False)  # ref → reason
+    # (listener owner, name) → why it is not live (ProtocolConflict, HostnameConflict)
+    conflicted: Mapping[tuple[ObjectRef, str], str] = field(hash=False, compare=False)
+    # every ListenerSet asking to join → Accepted | NotAllowed | ListenersNotValid
+    listener_sets: Mapping[ObjectRef, str] = field(hash=False, compare=False)
 
     def for_owner(self, owner: ObjectRef) -> list[Listener]:
         return [ls for ls in self.live if ls.owner == owner]
@@ -189,7 +192,8 @@ class Topology:
         for ls in admitted:
             ok = any(li.owner == ls.ref for li in live)
             states[ls.ref] = "Accepted" if ok else "ListenersNotValid"
-        return GatewayListeners(gw.ref, tuple(live), conflicted, states)
+        return GatewayListeners(gw.ref, tuple(live), MappingProxyType(conflicted),
+                                MappingProxyType(states))
 
 
 def _conflict(listener: Listener, live: Iterable[Listener]) -> str | None:

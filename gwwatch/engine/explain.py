@@ -26,13 +26,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gwwatch.engine import conflicts, hostnames, precedence
-from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import Backend, Listener, ObjectRef
 from gwwatch.engine.precedence import Candidate, Comparison, Request
 from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, RouteKindSpec
+
+if TYPE_CHECKING:  # the graph calls explain(); explain only reads the graph's public queries
+    from gwwatch.engine.graph import ConflictGraph
 
 __all__ = [
     "MISDIRECTED",
@@ -109,7 +111,7 @@ def normalise_host(host: str | None) -> str | None:
 
 def default_port(graph: ConflictGraph, gateway: ObjectRef) -> int | None:
     """The port of the Gateway's first listener (how the conformance suite picks it, too)."""
-    gw = graph.topology.gateways.get(gateway)
+    gw = graph.gateway(gateway)
     return gw.listeners[0].port if gw is not None and gw.listeners else None
 
 
@@ -178,7 +180,7 @@ def explain(
     request = Request(host=host, path=request.path, method=request.method,
                       headers=request.headers, query=request.query, service=request.service,
                       grpc_method=request.grpc_method)
-    state = graph.topology.listeners(gateway)
+    state = graph.listeners(gateway)
     if state is None:
         return _fail(gateway, port, protocol, host, None, NO_LISTENER, None,
                      f"Gateway {gateway} not found", "no Gateway")
@@ -260,7 +262,7 @@ def _candidates(graph: ConflictGraph, gateway: ObjectRef, port: int, kind: str,
     out: list[Candidate] = []
     for_host = 0
     for ref, hosts in sorted(hosts_by_route.items()):
-        route = graph.routes.get(ref)
+        route = graph.route(ref)
         hostname = precedence.best_hostname(hosts, request.host)
         if route is None or hostname is None:
             continue

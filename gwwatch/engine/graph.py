@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from gwwatch.engine import conflicts, hostnames, ownership
-from gwwatch.engine.attachment import ParentStatus, Topology, attach
+from gwwatch.engine import explain as explaining
+from gwwatch.engine.attachment import GatewayListeners, ParentStatus, Topology, attach
 from gwwatch.engine.findings import Diff, Finding, diff
 from gwwatch.engine.model import (
     Gateway,
@@ -30,6 +32,7 @@ from gwwatch.engine.model import (
     Parsed,
     Route,
 )
+from gwwatch.engine.precedence import Request
 from gwwatch.engine.vocabulary import Severity, age_key, route_kind_spec
 
 __all__ = ["Arena", "Claim", "ConflictGraph", "analyse"]
@@ -98,12 +101,12 @@ class ConflictGraph:
     """Current objects, attachments, claims and findings; ``upsert``/``delete`` return the diff."""
 
     def __init__(self, policy: ownership.Policy | None = None) -> None:
-        self.policy = policy or ownership.Policy()
-        self._intra_tenant_severity = Severity(self.policy.intra_tenant_severity)
-        self.topology = Topology()
-        self.routes: dict[ObjectRef, Route] = {}
-        self.invalid: dict[ObjectRef, Invalid] = {}
-        self.status: dict[ObjectRef, tuple[ParentStatus, ...]] = {}
+        self._policy = policy or ownership.Policy()
+        self._intra_tenant_severity = Severity(self._policy.intra_tenant_severity)
+        self._topology = Topology()
+        self._routes: dict[ObjectRef, Route] = {}
+        self._invalid: dict[ObjectRef, Invalid] = {}
+        self._status: dict[ObjectRef, tuple[ParentStatus, ...]] = {}
         self._routes_by_target: dict[ObjectRef, set[ObjectRef]] = {}
         self._routes_by_ns: dict[str, set[ObjectRef]] = {}
         self._claims_by_route: dict[ObjectRef, tuple[Claim, ...]] = {}
@@ -116,36 +119,144 @@ class ConflictGraph:
         self._posture: dict[tuple[str, object], tuple[Finding, ...]] = {}
         self._file_claims = ownership.Claims.build(
             "ownership file",
-            ((t, h.lower()) for t, hs in self.policy.ownership.items() for h in hs),
+            ((t, h.lower()) for t, hs in self._policy.ownership.items() for h in hs),
         )
         self._annotation_claims = ownership.Claims("namespace annotation")
         self._claims_stale = False  # annotation claims and sharing wait for their next reader
         self._listener_namespaces: dict[tuple[ObjectRef, ObjectRef, str], Counter[str]] = {}
         self._deferred: tuple[set[Slice], set[ObjectRef], set[str]] | None = None
         self._findings: dict[tuple[object, ...], Finding] = {}
+        # route → its findings (as ``route`` or ``other``), by identity; mirrors _findings
+        self._findings_by_route: dict[ObjectRef, dict[tuple[object, ...], Finding]] = {}
 
-    # --- public API ------------------------------------------------------------------------
+    # --- queries (read-only) ---------------------------------------------------------------
+
+    @property
+    def policy(self) -> ownership.Policy:
+        return self._policy
 
     def findings(self) -> list[Finding]:
+        """Every current finding, most severe first (``Finding.sort_key``)."""
         return sorted(self._findings.values(), key=Finding.sort_key)
+
+    def findings_of(self, route: ObjectRef) -> tuple[Finding, ...]:
+        """The findings naming ``route`` as their ``route`` or their ``other``, sorted."""
+        found = self._findings_by_route.get(route)
+        if not found:
+            return ()
+        return tuple(sorted(found.values(), key=Finding.sort_key))
+
+    def route(self, ref: ObjectRef) -> Route | None:
+        return self._routes.get(ref)
+
+    def route_refs(self) -> list[ObjectRef]:
+        """Every valid route, sorted."""
+        return sorted(self._routes)
+
+    def route_count(self) -> int:
+        return len(self._routes)
+
+    def parents_of(self, ref: ObjectRef) -> tuple[ParentStatus, ...]:
+        """What each parentRef of route ``ref`` resolved to, in the route's order."""
+        return self._status.get(ref, ())
+
+    def parent_statuses(self) -> Iterator[tuple[ObjectRef, tuple[ParentStatus, ...]]]:
+        """(route, its parent statuses) for every valid route, in no particular order."""
+        return iter(list(self._status.items()))
+
+    def invalid_objects(self) -> list[Invalid]:
+        """The malformed objects (reported, never analysed), sorted by reference.
+
+        One without a name is keyed by its source: ``ObjectRef(kind, namespace, "<source>")``.
+        """
+        return [inv for _, inv in sorted(self._invalid.items())]
+
+    def gateway(self, ref: ObjectRef) -> Gateway | None:
+        return self._topology.gateways.get(ref)
+
+    def gateways(self) -> list[ObjectRef]:
+        """Every Gateway, sorted."""
+        return sorted(self._topology.gateways)
+
+    def listener_set(self, ref: ObjectRef) -> ListenerSet | None:
+        return self._topology.listener_sets.get(ref)
+
+    def listener_sets(self) -> list[ObjectRef]:
+        """Every ListenerSet, sorted."""
+        return sorted(self._topology.listener_sets)
+
+    def namespace(self, name: str) -> NamespaceInfo:
+        """The Namespace as seen, or as the API server would create it when not seen."""
+        return self._topology.namespace(name)
+
+    def listeners(self, gateway: ObjectRef) -> GatewayListeners | None:
+        """A Gateway's live listeners (its own, then its accepted ListenerSets'), the
+        listeners dropped for a conflict and the state of each ListenerSet asking to join."""
+        return self._topology.listeners(gateway)
+
+    def attachments(self, gateway: ObjectRef) -> dict[tuple[ObjectRef, str], list[ObjectRef]]:
+        """Routes attached to each live listener of ``gateway``: (listener owner, listener
+        name) → sorted routes. A listener no route attaches to is absent."""
+        state = self._topology.listeners(gateway)
+        if state is None:
+            return {}
+        referring = set(self._routes_by_target.get(gateway, ()))
+        for ls in self._topology.listener_sets_of(gateway):
+            referring |= self._routes_by_target.get(ls, set())
+        out: dict[tuple[ObjectRef, str], set[ObjectRef]] = {}
+        for ref in referring:
+            for st in self._status.get(ref, ()):
+                if st.gateway != gateway:
+                    continue
+                for att in st.attached:
+                    out.setdefault((att.listener.owner, att.listener.name), set()).add(ref)
+        return {key: sorted(refs) for key, refs in sorted(out.items())}
+
+    def explain(self, *, gateway: ObjectRef, port: int, protocol: str,
+                request: Request, sni: str | None = None) -> explaining.Explanation:
+        """Who serves ``request`` at ``gateway``:``port``, and why (see
+        :func:`gwwatch.engine.explain.explain`)."""
+        return explaining.explain(self, gateway=gateway, port=port, protocol=protocol,
+                                  request=request, sni=sni)
+
+    # --- transitional: read-only views for callers not yet on the queries above (issue 10);
+    # they go once the runtime, the CLI and the tests have switched.
+
+    @property
+    def routes(self) -> Mapping[ObjectRef, Route]:
+        return MappingProxyType(self._routes)
+
+    @property
+    def status(self) -> Mapping[ObjectRef, tuple[ParentStatus, ...]]:
+        return MappingProxyType(self._status)
+
+    @property
+    def invalid(self) -> Mapping[ObjectRef, Invalid]:
+        return MappingProxyType(self._invalid)
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
+    # --- changes ---------------------------------------------------------------------------
 
     def upsert(self, obj: Parsed) -> Diff:
         """Add or replace one parsed object (an :class:`Invalid` replaces a valid version)."""
         if isinstance(obj, Invalid):
             ref = ObjectRef(obj.kind, obj.namespace, obj.name)
             if not obj.name:  # nothing names it (no metadata, not a mapping): its source does
-                self.invalid[ObjectRef(obj.kind, obj.namespace, f"<{obj.source}>")] = obj
+                self._invalid[_key_of(obj)] = obj
                 return Diff((), (), ())
             d = self._change(ref, None)
-            self.invalid[ref] = obj
+            self._invalid[ref] = obj
             return d
         ref = _ref_of(obj)
-        self.invalid.pop(ref, None)
+        self._invalid.pop(ref, None)
         return self._change(ref, obj)
 
     def delete(self, ref: ObjectRef) -> Diff:
         """Forget an object; for a Namespace the ref is ``ObjectRef("Namespace", "", name)``."""
-        self.invalid.pop(ref, None)
+        self._invalid.pop(ref, None)
         return self._change(ref, None)
 
     def claims(self, gateway: ObjectRef, port: int, kind: str) -> list[Claim]:
@@ -155,7 +266,7 @@ class ConflictGraph:
         return [c for bucket in index.by_host.values() for c in bucket]
 
     def tenant(self, namespace: str) -> str:
-        return ownership.tenant_of(self.topology.namespace(namespace), self.policy)
+        return ownership.tenant_of(self._topology.namespace(namespace), self._policy)
 
     def owner(self, hostname: str, arena: Arena | None = None) -> ownership.Owner | None:
         """Who owns ``hostname``: an explicit claim, else the oldest route claiming it.
@@ -177,7 +288,7 @@ class ConflictGraph:
                           if c.hostname != hostnames.ANY)
         oldest: tuple[object, Claim] | None = None
         for claim in candidates:
-            route = self.routes[claim.route]
+            route = self._routes[claim.route]
             key = age_key(route.created, route.ref)
             if oldest is None or key < oldest[0]:  # type: ignore[operator]
                 oldest = (key, claim)
@@ -202,22 +313,22 @@ class ConflictGraph:
             reattach.add(ref)
             self._put_route(ref, obj if isinstance(obj, Route) else None)
         elif ref.kind == "Gateway":
-            gateways |= self.topology.put_gateway(ref, obj if isinstance(obj, Gateway) else None)
+            gateways |= self._topology.put_gateway(ref, obj if isinstance(obj, Gateway) else None)
         elif ref.kind == "ListenerSet":
-            gateways |= self.topology.put_listener_set(
+            gateways |= self._topology.put_listener_set(
                 ref, obj if isinstance(obj, ListenerSet) else None)
             reattach |= self._routes_by_target.get(ref, set())
         elif ref.kind == "Namespace":
-            old = self.topology.namespaces.get(ref.name)
+            old = self._topology.namespaces.get(ref.name)
             new = obj if isinstance(obj, NamespaceInfo) else None
-            gateways |= self.topology.put_namespace(ref.name, new)
+            gateways |= self._topology.put_namespace(ref.name, new)
             reattach |= self._routes_by_ns.get(ref.name, set())
             hosts |= self._namespace_hosts(old) | self._namespace_hosts(new)
             self._claims_stale = True
-            gateways |= {gw for gw in self.topology.gateways if gw.namespace == ref.name}
+            gateways |= {gw for gw in self._topology.gateways if gw.namespace == ref.name}
         for gw in gateways:
             reattach |= self._routes_by_target.get(gw, set())
-            for ls in self.topology.listener_sets_of(gw):
+            for ls in self._topology.listener_sets_of(gw):
                 reattach |= self._routes_by_target.get(ls, set())
         for route_ref in reattach:
             for claim in self._claims_by_route.get(route_ref, ()):
@@ -236,16 +347,26 @@ class ConflictGraph:
         return self._reanalyse(dirty, gateways, hosts)
 
     def load(self, objects: Iterable[Parsed]) -> Diff:
-        """Upsert many objects, analysing once at the end (a cold start or a re-list).
+        """Upsert many objects, analysing once at the end (a cold start or a re-list)."""
+        return self.apply(objects, ())
 
-        The cyclic garbage collector is paused meanwhile: the graph is millions of small
-        acyclic objects, and generation-2 passes over them cost 40 % of a 100k-route load.
+    def apply(self, upserts: Iterable[Parsed] = (), deletes: Iterable[ObjectRef] = ()) -> Diff:
+        """One batch: ``deletes`` first, then ``upserts``, analysed once at the end.
+
+        The diff is the one of the batch as a whole (a finding that comes and goes inside it is
+        not reported). The cyclic garbage collector is paused meanwhile: the graph is millions
+        of small acyclic objects, and generation-2 passes over them cost 40 % of a 100k-route
+        load.
         """
+        if self._deferred is not None:
+            raise RuntimeError("apply() inside a batch")
         collecting = gc.isenabled()
         gc.disable()
         self._deferred = (set(), set(), set())
         try:
-            for obj in objects:
+            for ref in deletes:
+                self.delete(ref)
+            for obj in upserts:
                 self.upsert(obj)
             _, gateways, hosts = self._deferred
             self._deferred = None
@@ -258,14 +379,45 @@ class ConflictGraph:
             if collecting:
                 gc.enable()
 
+    def what_if(self, upserts: Iterable[Parsed] = (), deletes: Iterable[ObjectRef] = ()) -> Diff:
+        """The findings that :meth:`apply` of this batch would add, remove and change, leaving
+        the graph as it was: the batch is applied, then the objects it replaced are put back,
+        each step incremental (the cost of two changes, not of a full analysis)."""
+        if self._deferred is not None:
+            raise RuntimeError("what_if() inside a batch")
+        upserts = list(upserts)
+        deletes = list(deletes)
+        prior: dict[ObjectRef, Parsed | None] = {}
+        for ref in (*deletes, *(_key_of(obj) for obj in upserts)):
+            if ref not in prior:
+                prior[ref] = self._current(ref)
+        try:
+            return self.apply(upserts, deletes)
+        finally:
+            self.apply([obj for obj in prior.values() if obj is not None],
+                       [ref for ref, obj in prior.items() if obj is None])
+
+    def _current(self, ref: ObjectRef) -> Parsed | None:
+        """The object the graph holds under ``ref`` (as :meth:`upsert` keys it), if any."""
+        invalid = self._invalid.get(ref)
+        if invalid is not None:
+            return invalid
+        if ref.kind == "Gateway":
+            return self._topology.gateways.get(ref)
+        if ref.kind == "ListenerSet":
+            return self._topology.listener_sets.get(ref)
+        if ref.kind == "Namespace":
+            return self._topology.namespaces.get(ref.name)
+        return self._routes.get(ref)
+
     def _put_route(self, ref: ObjectRef, route: Route | None) -> None:
-        old = self.routes.pop(ref, None)
+        old = self._routes.pop(ref, None)
         if old is not None:
             for pr in old.parent_refs:
                 self._routes_by_target.get(pr.target, set()).discard(ref)
             self._routes_by_ns.get(ref.namespace, set()).discard(ref)
         if route is not None:
-            self.routes[ref] = route
+            self._routes[ref] = route
             for pr in route.parent_refs:
                 self._routes_by_target.setdefault(pr.target, set()).add(ref)
             self._routes_by_ns.setdefault(ref.namespace, set()).add(ref)
@@ -289,12 +441,12 @@ class ConflictGraph:
                 del counter[claim.arena]
             if not counter:
                 del self._arenas_by_host[claim.hostname]
-        route = self.routes.get(ref)
+        route = self._routes.get(ref)
         if route is None:
-            self.status.pop(ref, None)
+            self._status.pop(ref, None)
             return
-        statuses = attach(route, self.topology)
-        self.status[ref] = statuses
+        statuses = attach(route, self._topology)
+        self._status[ref] = statuses
         claims: list[Claim] = []
         for st in statuses:
             for att in st.attached:
@@ -339,13 +491,13 @@ class ConflictGraph:
             return
         self._claims_stale = False
         self._sharing = {}
-        for ns in self.topology.namespaces.values():
+        for ns in self._topology.namespaces.values():
             listed = ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
             if listed:
                 self._sharing.setdefault(self.tenant(ns.name), set()).update(listed)
         pairs: list[tuple[str, str]] = []
-        if self.policy.trust_annotations:
-            for ns in self.topology.namespaces.values():
+        if self._policy.trust_annotations:
+            for ns in self._topology.namespaces.values():
                 tenant = self.tenant(ns.name)
                 for pattern in ownership.parse_list(
                     ns.annotations.get(ownership.HOSTNAMES_ANNOTATION)
@@ -378,20 +530,38 @@ class ConflictGraph:
             after.extend(new)
         d = diff(before, after)
         for f in d.removed:
-            self._findings.pop(f.identity, None)
-        for f in (*d.added, *d.changed):
-            self._findings[f.identity] = f
+            self._forget(f.identity)
         # an identity can move between slices: keep whatever the new analysis produced
         for f in after:
-            self._findings[f.identity] = f
+            self._remember(f)
         return d
+
+    def _remember(self, f: Finding) -> None:
+        identity = f.identity
+        self._findings[identity] = f
+        for ref in (f.route, f.other):
+            if ref is not None:
+                self._findings_by_route.setdefault(ref, {})[identity] = f
+
+    def _forget(self, identity: tuple[object, ...]) -> None:
+        f = self._findings.pop(identity, None)
+        if f is None:
+            return
+        for ref in (f.route, f.other):
+            if ref is None:
+                continue
+            found = self._findings_by_route.get(ref)
+            if found is not None:
+                found.pop(identity, None)
+                if not found:
+                    del self._findings_by_route[ref]
 
     def _analyse_slice(self, arena: Arena, hostname: str) -> list[Finding]:
         index = self._arenas.get(arena)
         if index is None or hostname not in index.by_host:
             return []
         gateway, port, kind = arena
-        state = self.topology.listeners(gateway)
+        state = self._topology.listeners(gateway)
         if state is None:
             return []
         spec = route_kind_spec(kind)
@@ -401,7 +571,7 @@ class ConflictGraph:
         if listener is None:
             return []
         contenders = [
-            (c.hostname, self.routes[c.route])
+            (c.hostname, self._routes[c.route])
             for c in index.covering(hostname)
             if c.listener == listener
         ]
@@ -422,7 +592,7 @@ class ConflictGraph:
                 kind=kind, gateway=gateway, listener=listener, hostname=hostname,
                 contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
                 intra_tenant_severity=self._intra_tenant_severity,
-                shares=self.shares, stranded=[(self.routes[ref], c.listener, c.hostname)
+                shares=self.shares, stranded=[(self._routes[ref], c.listener, c.hostname)
                                               for ref, c in sorted(stranded.items())])
         if len({route.ref for _, route in contenders}) < 2:
             return unreachable  # one route alone contests nothing
@@ -437,7 +607,7 @@ class ConflictGraph:
         what, subject = key
         if what == "gateway":
             assert isinstance(subject, ObjectRef)
-            state = self.topology.listeners(subject)
+            state = self._topology.listeners(subject)
             if state is None:
                 return []
             tenants_by_listener: dict[tuple[ObjectRef, str], set[str]] = {}
@@ -465,6 +635,14 @@ def _ref_of(obj: Gateway | ListenerSet | Route | NamespaceInfo) -> ObjectRef:
     if isinstance(obj, NamespaceInfo):
         return ObjectRef("Namespace", "", obj.name)
     return obj.ref
+
+
+def _key_of(obj: Parsed) -> ObjectRef:
+    """The key :meth:`ConflictGraph.upsert` files ``obj`` under."""
+    if isinstance(obj, Invalid):
+        name = obj.name or f"<{obj.source}>"
+        return ObjectRef(obj.kind, obj.namespace, name)
+    return _ref_of(obj)
 
 
 def analyse(objects: Iterable[Parsed], policy: ownership.Policy | None = None) -> ConflictGraph:
