@@ -151,6 +151,33 @@ def test_everything_lands_in_its_namespace(installation: list[Doc]) -> None:
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+RECOMMENDED = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+               "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+
+
+def test_every_object_carries_the_recommended_labels(installation: list[Doc],
+                                                     monitoring: list[Doc]) -> None:
+    for d in [*installation, *monitoring]:
+        labels = d["metadata"]["labels"]
+        missing = [k for k in RECOMMENDED if k not in labels]
+        assert not missing, f"{d['kind']}/{d['metadata']['name']} lacks {missing}"
+        assert labels["app.kubernetes.io/version"] == VERSION
+        assert labels["app.kubernetes.io/instance"] == "gwwatch"
+    # A Deployment selector is immutable: the recommended labels go on the pod template, the
+    # selector stays as it was.
+    d = deployment(installation)
+    assert d["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "gwwatch", "app.kubernetes.io/component": "controller"}
+    assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] == "gwwatch"
+
+
+def test_settings_configmap_has_a_fixed_name(installation: list[Doc]) -> None:
+    """No content hash in the name: re-applying never leaves gwwatch-settings-<hash> behind."""
+    (source,) = container(installation)["envFrom"]
+    assert source["configMapRef"]["name"] == "gwwatch-settings"
+    only(installation, "ConfigMap", "gwwatch-settings")
+
+
 def test_no_secrets_anywhere(installation: list[Doc]) -> None:
     assert not list(of_kind(installation, "Secret"))
     pod = deployment(installation)["spec"]["template"]["spec"]
