@@ -51,7 +51,7 @@ def build(routes: int, findings: int, seed: int) -> tuple[GraphWorker, int]:
     worker.process(keys)
     hijackers = 0
     order = rng.sample(range(routes), routes)
-    while len(worker.findings) < findings and order:
+    while len(worker.findings()) < findings and order:
         i = order.pop()
         victim = (i + 1 + rng.randrange(routes - 1)) % routes
         key = stores["HTTPRoute"].upsert(eb.route(i, host_of=victim, path=f"/v1/part-{i % 7}",
@@ -99,10 +99,10 @@ def count(routes: int, findings: int, seed: int, cap: int) -> dict[str, Any]:
             per_family[family.name] += 1
             created += sample.name.endswith("_created")
     total = sum(per_family.values())
-    by_kind = Counter(f.kind for f in worker.findings.values())
+    by_kind = Counter(f.kind for f in worker.findings())
     return {
         "routes": routes,
-        "findings": len(worker.findings),
+        "findings": len(worker.findings()),
         "findings_by_kind": dict(sorted(by_kind.items())),
         "hijacking_routes_added": hijackers,
         "series_total": total,

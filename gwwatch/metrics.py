@@ -41,7 +41,7 @@ from gwwatch import __version__
 from gwwatch.engine import Finding
 from gwwatch.engine.findings import KINDS, SEVERITIES
 
-__all__ = ["STATUS_RESULTS", "Metrics", "Snapshot"]
+__all__ = ["EVENT_RESULTS", "STATUS_RESULTS", "Metrics", "Snapshot"]
 
 # Process-wide: no ``*_created`` series beside counters and histograms. Nothing reads them
 # (rate() and increase() handle resets), and they were a fifth of what a replica exports.

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
 
-__all__ = ["Settings", "default_identity", "default_namespace"]
+__all__ = ["Settings"]
 
 _CONTROLLER_NAME_RE: Final = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"

@@ -53,7 +53,3 @@ class Backoff:
     def reset(self) -> None:
         self._current = 0.0
         self._last = None
-
-    @property
-    def failures_pending(self) -> bool:
-        return self._current != 0.0

@@ -35,6 +35,7 @@ __all__ = [
     "TooManyRequests",
     "Transient",
     "Unprocessable",
+    "from_response",
     "from_status",
     "is_retriable_watch_error",
     "is_too_large_resource_version",

@@ -1,19 +1,22 @@
 """Events on the routes of a finding: Warning when it appears, Normal when it clears.
 
-Each route involved gets one: the offender (reason ``HijacksTraffic``, ``Shadowed``,
-``SharesHostname``) and the other route (``HijackedByRoute``, ``ShadowsRoute``,
-``HostnameShared``); when the finding clears, the same reasons with ``Resolved`` appended, and
-the same message. Messages are bounded to 1024 characters.
+Each route involved gets one: the offender (the finding's own reason: ``HijacksTraffic``,
+``Shadowed``, ``ListenerShadowed``, ``SharesHostname``) and the other route (``HijackedByRoute``,
+``ShadowsRoute``, ``HostnameShared``); when the finding clears, the same reasons with
+``Resolved`` appended, and the same message. Messages are bounded to 1024 characters.
 
 Repeats are folded like client-go's event correlator, but across restarts and leader changes
 too: an Event's name is derived from (route, reason, finding identity), so telling the same
 thing again finds the existing Event (``409`` on create) and bumps its ``count`` and
 ``lastTimestamp`` instead of adding another object.
+
+:class:`EventController` writes them as a :class:`~gwwatch.runtime.controller.Controller` whose
+keys are the jobs themselves (identical jobs waiting together fold into one). As before, an
+Event that could not be written is counted and lost, not retried: the next change tells again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import time
@@ -25,21 +28,28 @@ from typing import Any, Final, Protocol
 import structlog
 
 from gwwatch.engine import Diff, Finding, ObjectRef
+from gwwatch.engine.vocabulary import FindingKind
 from gwwatch.runtime import errors
+from gwwatch.runtime.controller import Controller, Result, TerminalError
 from gwwatch.runtime.kube import Kube
+from gwwatch.runtime.queue import KeyQueue
 from gwwatch.runtime.status import bound
 
-__all__ = ["MAX_EVENT_MESSAGE", "EventJob", "EventRecorder", "jobs_for"]
+__all__ = ["MAX_EVENT_MESSAGE", "EventController", "EventJob", "EventRecorder", "announce",
+           "event_name", "jobs_for"]
 
 log = structlog.get_logger("gwwatch.events")
 
 MAX_EVENT_MESSAGE: Final = 1024
 COMPONENT: Final = "gwwatch"
-_OFFENDER: Final = {"Hijack": "HijacksTraffic", "Shadowed": "Shadowed",
-                    "SharedHostname": "SharesHostname"}
-_OTHER: Final = {"Hijack": "HijackedByRoute", "Shadowed": "ShadowsRoute",
-                 "SharedHostname": "HostnameShared"}
+# Findings told as Events (Posture is about listeners, not routes), and the other route's
+# reason per kind; the offender's reason is the finding's own.
+_OTHER: Final[Mapping[str, str]] = {FindingKind.HIJACK: "HijackedByRoute",
+                                    FindingKind.SHADOWED: "ShadowsRoute",
+                                    FindingKind.SHARED_HOSTNAME: "HostnameShared"}
 _CACHE_SIZE: Final = 4096
+_QUEUE_LIMIT: Final = 10_000  # Event jobs waiting; beyond this they are dropped and counted
+_WORKERS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +62,16 @@ class EventJob:
 
 
 def _jobs(f: Finding, warning: bool) -> list[EventJob]:
+    other_reason = _OTHER.get(f.kind)
+    if other_reason is None:
+        return []
     out = []
     identity = repr(f.identity)
-    for ref, table in ((f.route, _OFFENDER), (f.other, _OTHER)):
-        if ref is None or f.kind not in table:
+    for ref, reason in ((f.route, f.reason), (f.other, other_reason)):
+        if ref is None:
             continue
-        reason = table[f.kind] if warning else table[f.kind] + "Resolved"
-        out.append(EventJob(ref, "Warning" if warning else "Normal", reason,
+        out.append(EventJob(ref, "Warning" if warning else "Normal",
+                            reason if warning else reason + "Resolved",
                             bound(f.message, MAX_EVENT_MESSAGE), identity))
     return out
 
@@ -191,16 +204,56 @@ class EventRecorder:
         while len(self._counts) > _CACHE_SIZE:
             self._counts.popitem(last=False)
 
-    async def run(self, jobs: asyncio.Queue[EventJob]) -> None:
-        """Drain ``jobs`` until cancelled."""
-        while True:
-            job = await jobs.get()
-            try:
-                with structlog.contextvars.bound_contextvars(
-                        namespace=job.route.namespace, route=job.route.name):
-                    await self.record(job)
-            except Exception:  # a bug or an unexpected answer: lose this Event, not the rest
-                self.observer.event(job.type, "error")
-                log.exception("event_crashed", route=str(job.route), reason=job.reason)
-            finally:
-                jobs.task_done()
+
+
+class EventController:
+    """The Event writer as a :class:`Controller` (leader only): the graph worker's sink
+    enqueues the jobs a findings diff calls for, while this replica writes."""
+
+    def __init__(self, recorder: EventRecorder, *, workers: int = _WORKERS,
+                 limit: int = _QUEUE_LIMIT,
+                 on_result: Callable[[str, str], None] = lambda c, r: None) -> None:
+        self.recorder = recorder
+        self.limit = limit
+        self.active = False  # set by the leader while it writes
+        self.queue: KeyQueue[EventJob] = KeyQueue("events")
+        self.controller = Controller("events", self.queue, self.reconcile, workers=workers,
+                                     log_context=_job_context, on_result=on_result)
+
+    async def reconcile(self, job: EventJob) -> Result | None:
+        try:
+            await self.recorder.record(job)
+        except Exception as exc:  # a bug or an unexpected answer: lose this Event, not the rest
+            self.recorder.observer.event(job.type, "error")
+            log.exception("event_crashed", route=str(job.route), reason=job.reason)
+            raise TerminalError(f"event for {job.route} not written") from exc
+        return None
+
+    def enqueue(self, jobs: Iterable[EventJob]) -> None:
+        for job in jobs:
+            if len(self.queue) >= self.limit:
+                self.recorder.observer.event(job.type, "dropped")
+            else:
+                self.queue.add(job)
+
+    def on_change(self, diff: Diff) -> None:
+        """The graph worker's sink: Events only while this replica writes."""
+        if self.active:
+            self.enqueue(jobs_for(diff))
+
+    def start_term(self, findings: Iterable[Finding]) -> None:
+        """Leadership starts: tell the findings that exist now (repeats fold into Events)."""
+        self.active = True
+        self.enqueue(announce(findings))
+
+    def end_term(self) -> None:
+        """Leadership ends: what is left is dropped (a new leader tells it again)."""
+        self.active = False
+        self.queue.clear()
+
+    async def run(self) -> None:
+        await self.controller.run()
+
+
+def _job_context(job: EventJob) -> Mapping[str, object]:
+    return {"namespace": job.route.namespace, "route": job.route.name, "reason": job.reason}

@@ -1,7 +1,7 @@
 """The one door to the API server: JSON requests and watch streams over kr8s' ``call_api``.
 
 kr8s gives authentication (kubeconfig, in-cluster ServiceAccount, token refresh) and an httpx
-session; gwwatch adds what its ``watch`` lacks (see CONTROLPLANE-NOTES.md): explicit timeouts on
+session; gwwatch adds what its ``watch`` lacks: explicit timeouts on
 every call, watch parameters, and errors translated once (:mod:`gwwatch.runtime.errors`).
 
 Everything above this module talks to the :class:`Kube` protocol, so tests can pass a fake.

@@ -21,7 +21,6 @@ machine over a :class:`LeaseClient` and an injected clock, so tests drive it wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import random
 import time
@@ -33,6 +32,7 @@ import structlog
 
 from gwwatch.runtime import errors
 from gwwatch.runtime.kube import Kube
+from gwwatch.runtime.tasks import until_first_returns
 
 __all__ = ["KubeLeaseClient", "LeaderElector", "LeaseClient", "LeaseConfig"]
 
@@ -252,19 +252,8 @@ class LeaderElector:
         try:
             while True:
                 await self.acquire()
-                work = asyncio.ensure_future(lead())
-                renewing = asyncio.ensure_future(self.renew())
-                try:
-                    done, _ = await asyncio.wait({work, renewing},
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in (work, renewing):
-                        task.cancel()
-                    for task in (work, renewing):
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                if work in done and not work.cancelled() and work.exception() is not None:
-                    raise work.exception()  # type: ignore[misc]
+                # Renewal returns when leadership is lost: the work is cancelled with it.
+                await until_first_returns(lead(), self.renew())
                 self._set_leader(False)
         finally:
             await asyncio.shield(self.release())

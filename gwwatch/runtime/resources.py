@@ -3,8 +3,8 @@
 Namespaces are always there. The Gateway API kinds exist only when their CRDs are installed, at
 the versions the installed release serves: :func:`discover` asks the API (the group's served
 versions, in the server's order of preference, then each version's resource list) and picks, per
-kind, the first served version the engine understands. The engine decides what it understands
-(``parse`` returns ``None`` for a version it does not analyse); the runtime only asks it.
+kind, the first served version the engine reads. Which versions those are is the engine's data
+(:func:`gwwatch.engine.vocabulary.readable_versions`); the runtime only asks.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gwwatch.engine import parse
-from gwwatch.engine.model import GATEWAY_GROUP, ROUTE_KINDS
+from gwwatch.engine import vocabulary
+from gwwatch.engine.vocabulary import GROUP, ROUTE_KINDS
 from gwwatch.runtime import errors
 from gwwatch.runtime.kube import Kube
 
@@ -55,10 +55,10 @@ GATEWAY_KINDS: Final = ("Gateway", "ListenerSet", *ROUTE_KINDS)
 
 
 def engine_understands(kind: str, api_version: str) -> bool:
-    """Whether the engine analyses ``kind`` at ``api_version`` (it parses, rather than
-    ignoring, a minimal object of it)."""
-    probe = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "probe"}}
-    return parse(probe) is not None
+    """Whether the engine analyses ``kind`` at ``api_version`` (``group/version``)."""
+    group, _, version = api_version.rpartition("/")
+    return (kind in GATEWAY_KINDS and group == vocabulary.group_of(kind)
+            and version in vocabulary.readable_versions(kind))
 
 
 async def discover(kube: Kube) -> dict[str, Resource]:
@@ -68,7 +68,7 @@ async def discover(kube: Kube) -> dict[str, Resource]:
     or version is an answer, not an error.
     """
     try:
-        group = await kube.request("GET", f"/apis/{GATEWAY_GROUP}")
+        group = await kube.request("GET", f"/apis/{GROUP}")
     except errors.NotFound:
         return {}
     versions = [v.get("version") for v in _list(group, "versions")]
@@ -81,15 +81,15 @@ async def discover(kube: Kube) -> dict[str, Resource]:
         if not isinstance(version, str):
             continue
         try:
-            doc = await kube.request("GET", f"/apis/{GATEWAY_GROUP}/{version}")
+            doc = await kube.request("GET", f"/apis/{GROUP}/{version}")
         except errors.NotFound:
             continue
         for res in _list(doc, "resources"):
             kind, name = res.get("kind"), res.get("name")
             if (kind in GATEWAY_KINDS and kind not in found and isinstance(name, str)
                     and "/" not in name
-                    and engine_understands(kind, f"{GATEWAY_GROUP}/{version}")):
-                found[kind] = Resource(kind, GATEWAY_GROUP, version, name,
+                    and engine_understands(kind, f"{GROUP}/{version}")):
+                found[kind] = Resource(kind, GROUP, version, name,
                                        bool(res.get("namespaced", True)))
     return found
 

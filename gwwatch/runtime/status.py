@@ -1,4 +1,5 @@
-"""gwwatch's own entries in a route's ``status.parents`` (DESIGN.md section 5).
+"""gwwatch's own entries in a route's ``status.parents`` (docs/architecture.md, "The status
+contract").
 
 ``status.parents`` is an atomic list shared with the Gateway implementation, so it is never
 server-side-applied: gwwatch reads the route, changes **only the entries whose controllerName is
@@ -8,16 +9,18 @@ content and their positions; ours are replaced in place, appended when new, and 
 nothing is left to say.
 
 The computation is pure and has no server: :func:`wanted_entries` (findings → conditions per
-parentRef) and :func:`desired_parents` (current list + wanted entries → new list). The writer
-around it (:class:`StatusWriter`) is layered like httpx's client: :meth:`StatusWriter.write_status`
-→ :meth:`StatusWriter._write_retrying_conflicts` → :meth:`StatusWriter._write_once`.
+parentRef; a condition's reason is the finding's own) and :func:`desired_parents` (current list
++ wanted entries → new list). The writer around it (:class:`StatusWriter`) is layered like
+httpx's client: :meth:`StatusWriter.write_status` → :meth:`StatusWriter._write_retrying_conflicts`
+→ :meth:`StatusWriter._write_once`. :class:`StatusController` runs it as a
+:class:`~gwwatch.runtime.controller.Controller`: a failed write is retried with the status
+queue's per-key backoff, a ``422`` is terminal, a deferred restore comes back when it may run.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,20 +28,24 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from gwwatch.engine import Finding, ObjectRef, ParentStatus
-from gwwatch.engine.model import GATEWAY_GROUP, ParentRef
+from gwwatch.engine import Diff, Finding, ObjectRef, ParentStatus
+from gwwatch.engine.model import ParentRef
+from gwwatch.engine.vocabulary import GROUP, ROUTE_KINDS, FindingKind
 from gwwatch.runtime import errors
-from gwwatch.runtime.backoff import Backoff
+from gwwatch.runtime.controller import Controller, Result, TerminalError
 from gwwatch.runtime.kube import Kube
+from gwwatch.runtime.queue import (
+    BucketRateLimiter,
+    ExponentialRateLimiter,
+    KeyQueue,
+    MaxOfRateLimiter,
+)
 from gwwatch.runtime.resources import Resource
 from gwwatch.runtime.store import resource_version
 
 __all__ = [
-    "CONTROLLER_NAME_RE",
-    "DEFAULT_CONTROLLER_NAME",
     "HOSTNAME_CONFLICT",
     "MAX_COMBINED_MESSAGE",
-    "MAX_CONDITIONS",
     "MAX_CONDITION_MESSAGE",
     "MAX_LISTED_FINDINGS",
     "MAX_PARENTS",
@@ -46,24 +53,15 @@ __all__ = [
     "ConditionSpec",
     "Entry",
     "Outcome",
+    "StatusController",
     "StatusWriter",
     "bound",
-    "bound_lines",
     "desired_parents",
-    "fingerprint",
-    "now_rfc3339",
-    "ours",
-    "parent_ref_json",
     "wanted_entries",
 ]
 
 log = structlog.get_logger("gwwatch.status")
 
-DEFAULT_CONTROLLER_NAME: Final = "gwwatch.io/conflict-watcher"
-# The CRD's pattern for controllerName: DOMAIN "/" PATH.
-CONTROLLER_NAME_RE: Final = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-    r"/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$")
 HOSTNAME_CONFLICT: Final = "gwwatch.io/HostnameConflict"
 TRAFFIC_HIJACKED: Final = "gwwatch.io/TrafficHijacked"
 # Limits of the v1.6.1 CRDs (status.parents maxItems, conditions maxItems, message maxLength).
@@ -76,14 +74,14 @@ MAX_COMBINED_MESSAGE: Final = 4096
 MAX_LISTED_FINDINGS: Final = 10
 _FINDING_LINE: Final = 1024  # one finding's line in a combined message
 
-# The offender's condition reason per finding kind; a stronger reason wins when several apply.
-_OFFENDER_REASON: Final = {
-    "Hijack": "HijacksTraffic",
-    "Shadowed": "Shadowed",
-    "SharedHostname": "SharesHostname",
-}
-_REASON_RANK: Final = {"HijacksTraffic": 0, "Shadowed": 1, "SharesHostname": 2}
+# Findings that are conditions on their offending route (Posture is about listeners), strongest
+# first: when several apply to one parentRef, the strongest one's reason is the condition's.
+# The offender's reason is the finding's own (HijacksTraffic, Shadowed, ListenerShadowed,
+# SharesHostname); a hijack's victim says VICTIM_REASON.
+_KIND_RANK: Final = {FindingKind.HIJACK: 0, FindingKind.SHADOWED: 1,
+                     FindingKind.SHARED_HOSTNAME: 2}
 VICTIM_REASON: Final = "HijackedByRoute"
+_ROUTE_KINDS: Final = frozenset(ROUTE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +136,7 @@ def _ref_key(raw: object, route_namespace: str) -> tuple[object, ...]:
     """Identity of a parentRef as written in status, defaults applied."""
     ref = raw if isinstance(raw, Mapping) else {}
     return (
-        ref.get("group", GATEWAY_GROUP),  # "" is the core group, not the default
+        ref.get("group", GROUP),  # "" is the core group, not the default
         ref.get("kind", "Gateway") or "Gateway",
         ref.get("namespace") or route_namespace,
         ref.get("name"),
@@ -167,7 +165,7 @@ def _parents_for(finding: Finding, parents: Sequence[ParentStatus]) -> list[Pare
 
 def _combine(ctype: str, reasons_and_findings: list[tuple[str, Finding]]) -> ConditionSpec:
     ordered = sorted(reasons_and_findings,
-                     key=lambda rf: (_REASON_RANK.get(rf[0], 9), rf[1].sort_key()))
+                     key=lambda rf: (_KIND_RANK.get(rf[1].kind, 9), rf[1].sort_key()))
     reason = ordered[0][0]
     messages = list(dict.fromkeys(f.message for _, f in ordered))
     if len(messages) == 1:
@@ -196,9 +194,9 @@ def wanted_entries(
     offender of a finding and ``TrafficHijacked`` when it is a hijack's victim."""
     per_parent: dict[int, dict[str, list[tuple[str, Finding]]]] = {}
     for f in findings:
-        if f.route == route and f.kind in _OFFENDER_REASON:
-            ctype, reason = HOSTNAME_CONFLICT, _OFFENDER_REASON[f.kind]
-        elif f.other == route and f.kind == "Hijack":
+        if f.route == route and f.kind in _KIND_RANK:
+            ctype, reason = HOSTNAME_CONFLICT, str(f.reason)
+        elif f.other == route and f.kind == FindingKind.HIJACK:
             ctype, reason = TRAFFIC_HIJACKED, VICTIM_REASON
         else:
             continue
@@ -307,9 +305,10 @@ def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
 
 
 class View(Protocol):
-    """What the status writer reads of the engine's state (the graph worker provides it)."""
+    """What the status writer reads of the engine's state: the graph's own queries (the graph
+    worker passes them on to its current graph)."""
 
-    def findings_for(self, route: ObjectRef) -> tuple[Finding, ...]: ...
+    def findings_of(self, route: ObjectRef) -> tuple[Finding, ...]: ...
 
     def parents_of(self, route: ObjectRef) -> tuple[ParentStatus, ...]: ...
 
@@ -323,7 +322,6 @@ class Outcome:
     FORBIDDEN: Final = "forbidden"
     ERROR: Final = "error"
     DEFERRED: Final = "deferred"  # restoring a dropped entry, waiting for its backoff
-    RESULTS: Final = ("updated", "conflict", "invalid", "forbidden", "error")
 
 
 class StatusObserver(Protocol):
@@ -333,10 +331,12 @@ class StatusObserver(Protocol):
         """``entries`` of ours did not fit in ``status.parents`` (32)."""
 
 
-@dataclass(slots=True)
-class _Restore:
-    backoff: Backoff
-    not_before: float = 0.0
+# Restores of an entry someone else keeps dropping: 1 s after the first, doubling to 5 min,
+# 20 % jitter; forgotten once our entry stood 10 min past its last wait (or went).
+_RESTORE_BASE: Final = 1.0
+_RESTORE_CAP: Final = 300.0
+_RESTORE_JITTER: Final = 0.2
+_RESTORE_SETTLED: Final = 600.0
 
 
 class StatusWriter:
@@ -365,12 +365,13 @@ class StatusWriter:
         self._clock = clock
         self._wall_clock = wall_clock
         self._written: dict[ObjectRef, list[Mapping[str, Any]]] = {}
-        self._restores: dict[ObjectRef, _Restore] = {}
+        # The rate limiter of a queue, keyed by route, counting restores instead of failures.
+        self.restores: ExponentialRateLimiter[ObjectRef] = ExponentialRateLimiter(
+            base=_RESTORE_BASE, cap=_RESTORE_CAP, jitter=_RESTORE_JITTER, clock=clock)
 
     def retry_in(self, route: ObjectRef) -> float:
         """Seconds until a deferred restore of ``route`` may run."""
-        restore = self._restores.get(route)
-        return max(0.0, restore.not_before - self._clock()) if restore else 0.0
+        return self.restores.ready_in(route)
 
     async def write_status(self, route: ObjectRef) -> str:
         """Reconcile one route; returns an :class:`Outcome`. Raises only for errors worth a
@@ -436,7 +437,7 @@ class StatusWriter:
         meta = obj.get("metadata")
         meta = meta if isinstance(meta, Mapping) else {}
         generation = meta.get("generation")
-        wanted = wanted_entries(route, self.view.findings_for(route), self.view.parents_of(route))
+        wanted = wanted_entries(route, self.view.findings_of(route), self.view.parents_of(route))
         parents, dropped = desired_parents(
             current, wanted, controller=self.controller, route_namespace=route.namespace,
             generation=generation if isinstance(generation, int) else 0,
@@ -457,17 +458,12 @@ class StatusWriter:
         written = self._written.get(route)
         if (written is not None and fingerprint(written) == fingerprint(mine)
                 and fingerprint(ours(current, self.controller)) != fingerprint(mine)):
-            restore = self._restores.get(route)
-            if restore is None:
-                restore = self._restores[route] = _Restore(
-                    Backoff(initial=1.0, maximum=300.0, reset_after=600.0, jitter=0.2,
-                            clock=self._clock))
-            now = self._clock()
-            if now < restore.not_before:
+            self._forget_restore_if_settled(route)
+            if self.restores.ready_in(route) > 0:
                 return Outcome.DEFERRED
-            restore.not_before = now + restore.backoff.next()
-            log.info("status_entry_restored", retry_not_before_s=round(restore.not_before - now,
-                                                                        2))
+            # The next restore waits for this delay to pass (the first one runs at once).
+            wait = self.restores.when(route)
+            log.info("status_entry_restored", retry_not_before_s=round(wait, 2))
         body = copy.deepcopy(dict(obj))
         body["status"] = {**status, "parents": parents}
         await self.kube.request(
@@ -481,23 +477,100 @@ class StatusWriter:
 
     def _forget_restore_if_settled(self, route: ObjectRef) -> None:
         """Our entry stands: once its restore backoff would have reset anyway, drop it."""
-        restore = self._restores.get(route)
-        if restore is not None and (
-                self._clock() - restore.not_before > restore.backoff.reset_after):
-            del self._restores[route]
+        since = self.restores.since_ready(route)
+        if since is not None and since > _RESTORE_SETTLED:
+            self.restores.forget(route)
 
     def forget(self, route: ObjectRef) -> None:
         """Nothing of ours on ``route`` any more (or the route is gone): remember nothing."""
         self._written.pop(route, None)
-        self._restores.pop(route, None)
+        self.restores.forget(route)
 
     def reset(self) -> None:
         """Forget what was written: a new term of leadership starts from what the server
         says (another replica may have written, or dropped, entries meanwhile)."""
         self._written.clear()
-        self._restores.clear()
+        self.restores = ExponentialRateLimiter(
+            base=_RESTORE_BASE, cap=_RESTORE_CAP, jitter=_RESTORE_JITTER, clock=self._clock)
 
     @property
     def remembered(self) -> int:
         """Routes with a memory of what was written or of a pending restore."""
-        return len(self._written.keys() | self._restores.keys())
+        return len(self._written.keys() | self.restores.keys())
+
+
+# --- the controller ------------------------------------------------------------------------
+
+
+class StatusController:
+    """The status writer as a :class:`Controller` over the routes whose entry may change.
+
+    The graph worker's sink marks routes dirty (a finding naming them came, went or changed;
+    or their object changed while they have findings or carry our entry). Each reconcile is
+    one :meth:`StatusWriter.write_status`. Failed writes come back with the queue's per-key
+    exponential backoff (1 s doubling to 5 min, jittered, never before ``Retry-After``),
+    bounded overall by a token bucket (10 retries a second, bursts of 100).
+    """
+
+    RETRY_BASE: Final = 1.0
+    RETRY_CAP: Final = 300.0
+    RETRY_QPS: Final = 10.0
+    RETRY_BURST: Final = 100
+
+    def __init__(self, writer: StatusWriter, *, view: View,
+                 read_cached: Callable[[ObjectRef], Mapping[str, Any] | None],
+                 workers: int, on_result: Callable[[str, str], None] = lambda c, r: None,
+                 ) -> None:
+        self.writer = writer
+        self.view = view
+        self.read_cached = read_cached
+        self.queue: KeyQueue[ObjectRef] = KeyQueue("status", limiter=MaxOfRateLimiter(
+            ExponentialRateLimiter(base=self.RETRY_BASE, cap=self.RETRY_CAP, jitter=1.0),
+            BucketRateLimiter(qps=self.RETRY_QPS, burst=self.RETRY_BURST)))
+        self.controller = Controller("status", self.queue, self.reconcile, workers=workers,
+                                     log_context=_route_context, on_result=on_result)
+
+    async def reconcile(self, route: ObjectRef) -> Result | None:
+        outcome = await self.writer.write_status(route)
+        if outcome == Outcome.DEFERRED:
+            return Result(requeue_after=self.writer.retry_in(route))
+        if outcome == Outcome.INVALID:
+            raise TerminalError(f"the server refused the status of {route} (422)")
+        return None
+
+    def wants(self, route: ObjectRef) -> bool:
+        """Whether ``route`` has something for the writer: findings, or our entry to remove."""
+        return bool(self.view.findings_of(route)) or self.has_ours(route)
+
+    def has_ours(self, route: ObjectRef) -> bool:
+        obj = self.read_cached(route)
+        if obj is None:
+            return False
+        status = obj.get("status")
+        parents = status.get("parents") if isinstance(status, Mapping) else None
+        return isinstance(parents, list) and bool(ours(parents, self.writer.controller))
+
+    def on_change(self, diff: Diff, objects: Iterable[ObjectRef]) -> None:
+        """The graph worker's sink: enqueue the routes a batch may have changed."""
+        for f in (*diff.added, *diff.removed, *diff.changed):
+            for ref in (f.route, f.other):
+                if ref is not None and ref.kind in _ROUTE_KINDS:
+                    self.queue.add(ref)
+        for key in objects:
+            if key.kind in _ROUTE_KINDS and self.wants(key):
+                self.queue.add(key)
+
+    def start_term(self, routes: Iterable[ObjectRef]) -> None:
+        """Leadership starts: forget what was written (another leader may have written
+        meanwhile) and look at every route that has findings or carries our entry."""
+        self.writer.reset()
+        for route in routes:
+            if self.wants(route):
+                self.queue.add(route)
+
+    async def run(self) -> None:
+        await self.controller.run()
+
+
+def _route_context(route: ObjectRef) -> Mapping[str, object]:
+    return {"kind": route.kind, "namespace": route.namespace, "route": route.name}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from gwwatch.engine import ObjectRef
 from gwwatch.runtime import errors, events, resources
 from gwwatch.runtime.app import App
 from gwwatch.runtime.backoff import Backoff
+from gwwatch.runtime.informers import Informers
 from gwwatch.runtime.resources import Resource
 from gwwatch.settings import Settings
 from tests.unit.runtime_fakes import FakeKube
@@ -66,65 +67,84 @@ class TestDiscover:
         assert not resources.engine_understands("GatewayClass", f"{GROUP}/v1")
 
 
+@contextlib.asynccontextmanager
+async def informing(app: App) -> AsyncIterator[Informers]:
+    """``app``'s informers running (discovery over the fake API found nothing so far); on
+    exit, their TaskGroup stops every reflector."""
+    task = asyncio.create_task(app.informers.run())
+    try:
+        async with asyncio.timeout(5):
+            await app.informers.discovered.wait()
+        yield app.informers
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert not app.informers.reflectors  # nothing outlives the group
+
+
 class TestKindsComeAndGo:
     async def test_crd_appearing_starts_a_reflector_and_going_deletes_its_objects(
             self) -> None:
         kube = discovery({}, preferred="v1")
         app = App(Settings(leader_election=False, metrics_port=0), kube)
         routes = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
-        app._reconcile_kinds({})
-        assert "HTTPRoute" not in app.resources  # logged as missing, not fatal
-        app._reconcile_kinds({"HTTPRoute": routes})
-        assert app.resources["HTTPRoute"] == routes
-        store = app.stores["HTTPRoute"]
-        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
-        app._reconcile_kinds({})  # the CRD was deleted: two discoveries in a row agree
-        app._reconcile_kinds({})
-        assert "HTTPRoute" not in app.resources and len(store) == 0
-        assert await app.objects.get() == ObjectRef("HTTPRoute", "ns", "r")
-        for _, task in app._reflectors.values():
-            task.cancel()
-        await asyncio.sleep(0)
+        async with informing(app) as informers:
+            informers.reconcile({})
+            assert "HTTPRoute" not in informers.resources  # logged as missing, not fatal
+            informers.reconcile({"HTTPRoute": routes})
+            assert informers.resources["HTTPRoute"] == routes
+            store = informers.stores["HTTPRoute"]
+            store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+            informers.reconcile({})  # the CRD was deleted: two discoveries in a row agree
+            informers.reconcile({})
+            assert "HTTPRoute" not in informers.resources and len(store) == 0
+            assert await app.objects.get() == ObjectRef("HTTPRoute", "ns", "r")
 
     async def test_one_discovery_missing_a_kind_does_not_wipe_its_store(self) -> None:
         """A single 404 for the group (an apiserver just started, a CRD re-applied) must not
         delete every route (status entries removed, Resolved Events, then all re-added)."""
         app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
         routes = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
-        app._reconcile_kinds({"HTTPRoute": routes})
-        store = app.stores["HTTPRoute"]
-        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
-        reflector, task = app._reflectors["HTTPRoute"]
-        app._reconcile_kinds({})  # flap
-        assert len(store) == 1 and len(app.objects) == 0
-        assert app._reflectors["HTTPRoute"] == (reflector, task) and not task.cancelled()
-        app._reconcile_kinds({"HTTPRoute": routes})  # back: the count starts again
-        app._reconcile_kinds({})
-        assert len(store) == 1 and app.resources["HTTPRoute"] == routes
-        app._reconcile_kinds({})  # twice in a row: gone
-        assert len(store) == 0 and "HTTPRoute" not in app.resources
-        for _, t in app._reflectors.values():
-            t.cancel()
-        await asyncio.sleep(0)
+        async with informing(app) as informers:
+            informers.reconcile({"HTTPRoute": routes})
+            store = informers.stores["HTTPRoute"]
+            store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+            reflector, task = informers.reflectors["HTTPRoute"]
+            informers.reconcile({})  # flap
+            assert len(store) == 1 and len(app.objects) == 0
+            assert informers.reflectors["HTTPRoute"] == (reflector, task)
+            assert not task.cancelled()
+            informers.reconcile({"HTTPRoute": routes})  # back: the count starts again
+            informers.reconcile({})
+            assert len(store) == 1 and informers.resources["HTTPRoute"] == routes
+            informers.reconcile({})  # twice in a row: gone
+            assert len(store) == 0 and "HTTPRoute" not in informers.resources
 
     async def test_served_version_change_keeps_the_store_for_the_new_reflector(
             self) -> None:
         app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
         beta = Resource("HTTPRoute", GROUP, "v1beta1", "httproutes", True)
         v1 = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
-        app._reconcile_kinds({"HTTPRoute": beta})
-        store = app.stores["HTTPRoute"]
-        store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
-        old_reflector, old_task = app._reflectors["HTTPRoute"]
-        app._reconcile_kinds({"HTTPRoute": v1})
-        new_reflector, _ = app._reflectors["HTTPRoute"]
-        assert new_reflector is not old_reflector and new_reflector.store is store
-        assert old_task.cancelling() or old_task.cancelled()
-        assert len(store) == 1 and len(app.objects) == 0  # nothing deleted
-        assert app.resources["HTTPRoute"] == v1
-        for _, t in app._reflectors.values():
-            t.cancel()
-        await asyncio.sleep(0)
+        async with informing(app) as informers:
+            informers.reconcile({"HTTPRoute": beta})
+            store = informers.stores["HTTPRoute"]
+            store.upsert({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "1"}})
+            old_reflector, old_task = informers.reflectors["HTTPRoute"]
+            informers.reconcile({"HTTPRoute": v1})
+            new_reflector, _ = informers.reflectors["HTTPRoute"]
+            assert new_reflector is not old_reflector and new_reflector.store is store
+            assert old_task.cancelling() or old_task.cancelled()
+            assert len(store) == 1 and len(app.objects) == 0  # nothing deleted
+            assert informers.resources["HTTPRoute"] == v1
+
+    def test_reflectors_start_only_inside_the_informers_group(self) -> None:
+        """No reflector task is created bare: outside :meth:`Informers.run` there is no group
+        to hold it."""
+        app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
+        with pytest.raises(RuntimeError):
+            app.informers.reconcile({"HTTPRoute": Resource("HTTPRoute", GROUP, "v1",
+                                                           "httproutes", True)})
 
     async def test_readiness_waits_for_every_reflector(self) -> None:
         app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
@@ -188,12 +208,12 @@ class TestNothingEndsTheProcess:
 
         app = App(Settings(leader_election=True, metrics_port=0, namespace="gw",
                            metrics_bind_address="127.0.0.1"), FakeKube(handle))
-        app._crash_backoff = lambda: Backoff(initial=0.01, maximum=0.01, jitter=0.0)
+        app.crash_backoff = lambda: Backoff(initial=0.01, maximum=0.01, jitter=0.0)
 
         async def broken_record(job: events.EventJob) -> None:
             raise RuntimeError("a bug in the recorder")
 
-        app.recorder.record = broken_record  # type: ignore[method-assign]
+        app.events.recorder.record = broken_record  # type: ignore[method-assign]
         task = asyncio.create_task(app.run())
         try:
             async with asyncio.timeout(5):
@@ -201,9 +221,10 @@ class TestNothingEndsTheProcess:
                 while not app.active:
                     await asyncio.sleep(0.01)
             job = events.EventJob(ObjectRef("HTTPRoute", "ns", "r"), "Warning", "X", "m", "i")
-            app._enqueue_events([job, job])
+            app.events.enqueue([job, job])
             async with asyncio.timeout(5):
-                await app.event_jobs.join()
+                while len(app.events.queue) or app.events.queue.processing:
+                    await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
             assert not task.done()
             assert calls[f"GET /apis/{GROUP}"] >= 2

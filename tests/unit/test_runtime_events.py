@@ -31,10 +31,11 @@ def namespace_obj(terminating: bool) -> dict[str, Any]:
 def app_with(terminating: bool) -> tuple[App, FakeKube]:
     kube = FakeKube(lambda method, path, params, body: body or {})
     app = App(Settings(leader_election=False, metrics_port=0), kube)
-    app.stores["Namespace"] = Store("Namespace")
-    app.stores["Namespace"].upsert(namespace_obj(terminating))
-    app.stores["HTTPRoute"] = Store("HTTPRoute")
-    app.stores["HTTPRoute"].upsert(route_obj())
+    stores = app.informers.stores
+    stores["Namespace"] = Store("Namespace")
+    stores["Namespace"].upsert(namespace_obj(terminating))
+    stores["HTTPRoute"] = Store("HTTPRoute")
+    stores["HTTPRoute"].upsert(route_obj())
     return app, kube
 
 
@@ -42,11 +43,11 @@ async def test_no_event_is_posted_into_a_terminating_namespace() -> None:
     """The server refuses it with a 403; there is nobody left to read it anyway."""
     job = events.EventJob(ROUTE, "Normal", "HijacksTrafficResolved", "m", "id")
     app, kube = app_with(terminating=True)
-    await app.recorder.record(job)
+    await app.events.recorder.record(job)
     assert kube.count("POST") == 0
 
     app, kube = app_with(terminating=False)
-    await app.recorder.record(job)
+    await app.events.recorder.record(job)
     assert kube.count("POST") == 1
 
 

@@ -1,9 +1,10 @@
-"""Route status (DESIGN.md section 5): the pure desired-status computation, then the writer's
-read-modify-write over a fake API (no server).
+"""Route status: the pure desired-status computation, then the writer's read-modify-write over
+a fake API (no server), then the writer as a controller over its queue.
 
 In scope: which condition goes where, other controllers' entries and their order, removal when
 clean, the 32-entry and 8-condition limits, message bounds, lastTransitionTime, idempotence,
-409 → re-read, 422 → terminal, restoring a dropped entry with backoff.
+409 → re-read, 422 → terminal, restoring a dropped entry with backoff; the condition's reason
+is the finding's own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from gwwatch.engine import ConflictGraph, Finding, ObjectRef, analyse, parse
 from gwwatch.engine.model import Parsed
 from gwwatch.runtime import errors
 from gwwatch.runtime.app import App
-from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.resources import Resource
 from gwwatch.runtime.status import (
     HOSTNAME_CONFLICT,
@@ -35,7 +35,6 @@ from gwwatch.runtime.status import (
     Entry,
     Outcome,
     StatusWriter,
-    _Restore,
     bound,
     desired_parents,
     wanted_entries,
@@ -84,7 +83,7 @@ class TestWantedEntries:
         """The offending route's entry says HijacksTraffic and names prod-billing/billing-api,
         the hostname, the request space and the precedence basis."""
         g = incident()
-        (e,) = wanted_entries(OFFENDER, g.findings(), g.status[OFFENDER])
+        (e,) = wanted_entries(OFFENDER, g.findings(), g.parents_of(OFFENDER))
         assert e.parent_ref == GW_REF
         (cond,) = e.conditions
         assert (cond.type, cond.reason) == (HOSTNAME_CONFLICT, "HijacksTraffic")
@@ -94,20 +93,20 @@ class TestWantedEntries:
 
     def test_victim_gets_traffic_hijacked(self) -> None:
         g = incident()
-        (e,) = wanted_entries(VICTIM, g.findings(), g.status[VICTIM])
+        (e,) = wanted_entries(VICTIM, g.findings(), g.parents_of(VICTIM))
         (cond,) = e.conditions
         assert (cond.type, cond.reason) == (TRAFFIC_HIJACKED, "HijackedByRoute")
         assert "staging-analytics/metrics-dashboard" in cond.message
 
     def test_a_route_without_findings_wants_nothing(self) -> None:
         g = incident()
-        assert wanted_entries(VICTIM, [], g.status[VICTIM]) == []
+        assert wanted_entries(VICTIM, [], g.parents_of(VICTIM)) == []
 
     def test_posture_findings_are_not_route_conditions(self) -> None:
         g = incident()
         posture = [f for f in g.findings() if f.kind == "Posture"]
         assert posture
-        assert wanted_entries(OFFENDER, posture, g.status[OFFENDER]) == []
+        assert wanted_entries(OFFENDER, posture, g.parents_of(OFFENDER)) == []
 
     def test_several_findings_fold_into_one_condition_strongest_reason_first(self) -> None:
         g = incident()
@@ -116,7 +115,7 @@ class TestWantedEntries:
                          hostname=hijack.hostname, gateway=hijack.gateway,
                          listener=hijack.listener, route=OFFENDER, other=VICTIM,
                          message="shares it")
-        (e,) = wanted_entries(OFFENDER, [shared, hijack], g.status[OFFENDER])
+        (e,) = wanted_entries(OFFENDER, [shared, hijack], g.parents_of(OFFENDER))
         (cond,) = e.conditions
         assert cond.reason == "HijacksTraffic"
         first, one, two = cond.message.split("\n")
@@ -139,7 +138,7 @@ class TestWantedEntries:
                            message=f"finding {i}:{text}")
 
         (e,) = wanted_entries(OFFENDER, [finding(1, forged), finding(2, "")],
-                              g.status[OFFENDER])
+                              g.parents_of(OFFENDER))
         lines = e.conditions[0].message.split("\n")
         assert len(lines) == 3 and lines[0].startswith("2 findings")
         assert lines[1].startswith("[1] finding 1:") and "[2] HTTPRoute prod/y" in lines[1]
@@ -149,7 +148,7 @@ class TestWantedEntries:
         assert cond["message"].split("\n") == lines
 
         many = [finding(i, " " + "x" * 900) for i in range(1, 31)]
-        (e,) = wanted_entries(OFFENDER, many, g.status[OFFENDER])
+        (e,) = wanted_entries(OFFENDER, many, g.parents_of(OFFENDER))
         text = e.conditions[0].message
         lines = text.split("\n")
         assert len(text) <= MAX_COMBINED_MESSAGE
@@ -158,7 +157,7 @@ class TestWantedEntries:
         assert lines[-1] == f"and {30 - len(listed)} more"
 
         short = [finding(i, "") for i in range(1, 31)]
-        (e,) = wanted_entries(OFFENDER, short, g.status[OFFENDER])
+        (e,) = wanted_entries(OFFENDER, short, g.parents_of(OFFENDER))
         lines = e.conditions[0].message.split("\n")
         assert len(lines) == 1 + MAX_LISTED_FINDINGS + 1 and lines[-1] == "and 20 more"
 
@@ -255,11 +254,11 @@ class View:
         self.graph = graph
         self.findings = graph.findings() if findings is None else findings
 
-    def findings_for(self, route: ObjectRef) -> tuple[Finding, ...]:
+    def findings_of(self, route: ObjectRef) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if route in (f.route, f.other))
 
     def parents_of(self, route: ObjectRef) -> tuple[Any, ...]:
-        return self.graph.status.get(route, ())
+        return self.graph.parents_of(route)
 
 
 class Server:
@@ -437,7 +436,7 @@ class TestWriterMemory:
         await w.write_status(OFFENDER)
         clock.now += 700  # past the restore backoff's reset (10 min after it)
         assert await w.write_status(OFFENDER) == Outcome.UNCHANGED
-        assert w.retry_in(OFFENDER) == 0.0 and OFFENDER not in w._restores
+        assert w.retry_in(OFFENDER) == 0.0 and OFFENDER not in w.restores.keys()  # noqa: SIM118
 
     async def test_a_full_parents_list_is_warned_and_counted_even_when_nothing_changes(
             self) -> None:
@@ -452,14 +451,15 @@ class TestWriterMemory:
         """A replica leading again must not take another leader's writes for its own."""
         app = App(Settings(leader_election=False, metrics_port=0),
                   FakeKube(lambda m, p, params, body: {}))
-        app.writer._written[OFFENDER] = [{"controllerName": ME}]
-        app.writer._restores[VICTIM] = _Restore(Backoff())
+        app.status.writer._written[OFFENDER] = [{"controllerName": ME}]
+        app.status.writer.restores.when(VICTIM)
+        assert app.status.writer.remembered == 2
         app.synced.set()
         task = asyncio.create_task(app._lead())
         try:
             for _ in range(10):
                 await asyncio.sleep(0)
-            assert app.active and app.writer.remembered == 0
+            assert app.active and app.status.writer.remembered == 0
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -510,12 +510,69 @@ class TestListenerOwner:
         assert owners == {"Gateway", "ListenerSet"}
         for f in hijacks:
             assert f.listener_owner is not None
-            (e,) = wanted_entries(thief, [f], g.status[thief])
+            (e,) = wanted_entries(thief, [f], g.parents_of(thief))
             assert e.parent_ref["kind"] == f.listener_owner.kind
             assert e.parent_ref["name"] == f.listener_owner.name
         # Both together: one finding per entry, not both findings on both entries.
-        entries = wanted_entries(thief, hijacks, g.status[thief])
+        entries = wanted_entries(thief, hijacks, g.parents_of(thief))
         assert len(entries) == 2
         for e in entries:
             (c,) = e.conditions
             assert not c.message.startswith("2 findings")
+
+
+class TestReasonIsTheFindings:
+    """Status conditions, Events and ``gwwatch_finding_info`` all name a finding by its own
+    reason: a route never receiving requests because a more specific listener takes them says
+    ``ListenerShadowed`` everywhere (it used to say ``Shadowed`` on the route)."""
+
+    @staticmethod
+    def graph() -> ConflictGraph:
+        g = "gateway.networking.k8s.io/v1"
+        everyone = {"namespaces": {"from": "All"}}
+        objs: list[dict[str, Any]] = [
+            *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+              for n in ("infra", "a")),
+            {"apiVersion": g, "kind": "Gateway", "metadata": {"name": "g", "namespace": "infra"},
+             "spec": {"gatewayClassName": "c", "listeners": [
+                 {"name": "wild", "port": 80, "protocol": "HTTP",
+                  "hostname": "*.example.com", "allowedRoutes": everyone},
+                 {"name": "api", "port": 80, "protocol": "HTTP",
+                  "hostname": "api.example.com", "allowedRoutes": everyone}]}},
+            {"apiVersion": g, "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "a"},
+             "spec": {"parentRefs": [{"name": "g", "namespace": "infra",
+                                      "sectionName": "wild"}],
+                      "hostnames": ["api.example.com"]}},
+        ]
+        return analyse([p for o in objs if (p := parse(o)) is not None])
+
+    def test_listener_shadowed_is_listener_shadowed_on_the_route_in_events_and_metrics(
+            self) -> None:
+        from prometheus_client import generate_latest
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from gwwatch.engine import Diff
+        from gwwatch.metrics import Metrics, Snapshot
+        from gwwatch.runtime import events
+
+        g = self.graph()
+        route = ObjectRef("HTTPRoute", "a", "r")
+        (finding,) = g.findings_of(route)
+        assert (finding.kind, finding.reason) == ("Shadowed", "ListenerShadowed")
+
+        (e,) = wanted_entries(route, g.findings_of(route), g.parents_of(route))
+        (cond,) = e.conditions
+        assert (cond.type, cond.reason) == (HOSTNAME_CONFLICT, "ListenerShadowed")
+
+        warned = events.announce([finding])
+        assert [(j.route, j.type, j.reason) for j in warned] == [
+            (route, "Warning", "ListenerShadowed")]
+        resolved = events.jobs_for(Diff((), (finding,), ()))
+        assert [j.reason for j in resolved] == ["ListenerShadowedResolved"]
+
+        metrics = Metrics()
+        metrics.publish(Snapshot(findings=(finding,)))
+        families = {f.name: f for f in text_string_to_metric_families(
+            generate_latest(metrics.registry).decode())}
+        (info,) = families["gwwatch_finding_info"].samples
+        assert info.labels["reason"] == cond.reason == warned[0].reason

@@ -1,7 +1,7 @@
 """The graph worker, Events jobs, metrics exposition, the HTTP endpoints and settings — the
 runtime's pieces that need no API server.
 
-In scope: stores → parse → incremental graph → merged diffs and the per-route index; what
+In scope: stores → parse → incremental graph → merged diffs and the graph's per-route answers; what
 changes nothing is skipped; malformed objects never raise; the ownership ConfigMap; Event jobs
 and names; the snapshot collector's families and cap; /healthz, /readyz, /metrics; settings
 from the environment and flags.
@@ -76,7 +76,7 @@ class TestGraphWorker:
         d = load_incident(w)
         hijacks = [f for f in d.added if f.kind == "Hijack"]
         assert len(hijacks) == 1 and hijacks[0].route == OFFENDER and hijacks[0].other == VICTIM
-        assert w.worker.findings_for(OFFENDER) == w.worker.findings_for(VICTIM) == (hijacks[0],)
+        assert w.worker.findings_of(OFFENDER) == w.worker.findings_of(VICTIM) == (hijacks[0],)
         assert w.worker.parents_of(OFFENDER)[0].accepted
 
     def test_status_only_change_skips_the_engine(self) -> None:
@@ -94,8 +94,8 @@ class TestGraphWorker:
         load_incident(w)
         d = w.process(w.delete(OFFENDER))
         assert [f.kind for f in d.removed if f.route == OFFENDER] == ["Hijack"]
-        assert w.worker.findings_for(VICTIM) == ()
-        assert OFFENDER not in w.worker.by_route
+        assert w.worker.findings_of(VICTIM) == ()
+        assert w.worker.findings_of(OFFENDER) == ()
 
     def test_a_finding_that_comes_and_goes_within_a_batch_is_not_reported(self) -> None:
         """The offending route arrives and the Gateway goes in one batch: no hijack was ever
@@ -117,7 +117,8 @@ class TestGraphWorker:
         bad["spec"]["hostnames"] = ["not a hostname!"]
         d = w.process(w.put(bad))
         assert [f.kind for f in d.removed if f.kind == "Hijack"] == ["Hijack"]
-        assert OFFENDER in w.worker.graph.invalid
+        invalid = w.worker.graph.invalid_objects()
+        assert OFFENDER in [ObjectRef(i.kind, i.namespace, i.name) for i in invalid]
         snap = w.worker.snapshot()
         assert ("HTTPRoute", 1) in snap.invalid
 
@@ -262,7 +263,7 @@ class TestMetrics:
         assert info.labels["route"] == "staging-analytics/metrics-dashboard"
         assert info.labels["other"] == "prod-billing/billing-api"
         assert families["gwwatch_findings_dropped"].samples[0].value == len(
-            w.worker.findings) - 1
+            w.worker.findings()) - 1
         hijack = [s for s in families["gwwatch_findings"].samples
                   if s.labels == {"kind": "Hijack", "severity": "critical"}]
         assert hijack[0].value == 1
