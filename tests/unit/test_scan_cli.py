@@ -319,3 +319,203 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert any(f["kind"] == "Hijack" and f["severity"] == "critical" for f in doc["findings"])
+
+
+def one_error_line(err: str, *names: str | Path) -> str:
+    """The single ``gwwatch: error:`` line, naming each of ``names``; no traceback."""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gwwatch: error: "), err
+    assert "Traceback" not in err
+    for name in names:
+        assert str(name) in lines[0], err
+    return lines[0]
+
+
+BOMB = "\n".join(
+    [f"a0: &a0 [{', '.join(['lol'] * 9)}]"]
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]) + "\n"
+
+
+class TestHostileInput:
+    """Whatever a file holds, ``scan`` ends in one line naming it and exit 2, fast."""
+
+    @pytest.mark.parametrize(("name", "text", "line", "words"), [
+        pytest.param("bomb.yaml", BOMB, 1, "aliases expand", id="alias-bomb"),
+        pytest.param("loop.yaml", "&a [1, *a]\n", 1, "refers to the node that contains it",
+                     id="recursive-alias"),
+        pytest.param("deep.yaml", "x:\n  " + "[" * 150 + "]" * 150 + "\n", 2,
+                     "nested deeper than", id="deep-yaml"),
+        pytest.param("int.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+                     "  uid: " + "7" * 5000 + "\n", 5, "5000 digits", id="long-int-yaml"),
+        pytest.param("nul.yaml", "kind: Namespace\nmetadata: {name: \"a\0b\"}\n", 2,
+                     "not allowed", id="nul-character"),
+    ])
+    def test_yaml(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+                  text: str, line: int, words: str) -> None:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        code, out, err = scan(capsys, path)
+        assert (code, out) == (2, "")
+        assert words in one_error_line(err, f"{path}:{line}:")
+
+    @pytest.mark.parametrize(("text", "words"), [
+        pytest.param('{"kind": "Namespace", "metadata": {"name": "a", "x": '
+                     + "[" * 5000 + "]" * 5000 + "}}", "nested too deep", id="5000-deep"),
+        pytest.param('{"kind": "Namespace", "n": ' + "9" * 5000 + "}", "4300 digits",
+                     id="long-int"),
+        pytest.param('{"kind": "Namespace", "metadata": {"name": "a\\ud800"}}',
+                     "lone surrogate", id="lone-surrogate"),
+        pytest.param('{"a": ' * 150 + "1" + "}" * 150, "nested deeper than", id="150-deep"),
+    ])
+    def test_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+                  words: str) -> None:
+        path = tmp_path / "m.json"
+        path.write_text(text, encoding="utf-8")
+        code, out, err = scan(capsys, path)
+        assert (code, out) == (2, "")
+        assert words in one_error_line(err, path)
+
+    def test_binary_manifest(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "m.yaml"
+        path.write_bytes(b"kind: Namespace\n\x89PNG\r\n\x1a\n\x00\xff\xfe")
+        code, out, err = scan(capsys, path)
+        assert (code, out) == (2, "")
+        assert "not UTF-8" in one_error_line(err, f"{path}:2:")
+
+    @pytest.mark.parametrize("data", [
+        pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", id="png"),
+        pytest.param(b"team-a: [a.example.com]\x00\x01\x02\n", id="nul-bytes"),
+        pytest.param(BOMB.encode(), id="alias-bomb"),
+    ])
+    def test_binary_ownership_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   data: bytes) -> None:
+        own = tmp_path / "owners.yaml"
+        own.write_bytes(data)
+        code, out, err = scan(capsys, "--ownership", own, write(tmp_path / "m.yaml", GATEWAY))
+        assert (code, out) == (2, "")
+        one_error_line(err, f"{own}:1:")
+
+    @pytest.mark.parametrize(("text", "line"), [
+        pytest.param("team-a: api.example.com\n", 1, id="not-a-list"),
+        pytest.param("team-a:\n- api.example.com\n- [x]\n", 3, id="not-a-hostname"),
+        pytest.param("- team-a\n", 1, id="not-a-mapping"),
+    ])
+    def test_ownership_file_is_strict(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      text: str, line: int) -> None:
+        own = tmp_path / "owners.yaml"
+        own.write_text(text, encoding="utf-8")
+        code, out, err = scan(capsys, "--ownership", own, write(tmp_path / "m.yaml", GATEWAY))
+        assert (code, out) == (2, "")
+        assert "tenant -> list of hostnames" in one_error_line(err, f"{own}:{line}:")
+
+    def test_too_big(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+        from gwwatch import manifests
+        monkeypatch.setattr(manifests, "MAX_BYTES", 1000)
+        path = write(tmp_path / "m.yaml", *[QUIET_ROUTE] * 10)
+        code, out, err = scan(capsys, path)
+        assert (code, out) == (2, "")
+        assert "larger than" in one_error_line(err, path)
+
+    def test_unreadable_file(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Reading fails (EIO here, whoever runs the test): an error, not an empty input."""
+        code, out, err = scan(capsys, "/proc/self/mem")
+        assert (code, out) == (2, "")
+        assert "cannot read" in one_error_line(err, "/proc/self/mem")
+
+    def test_unreadable_directory(self) -> None:
+        """A directory gwwatch may not list is an error, not an empty directory (exit 0)."""
+        import shutil
+        import tempfile
+
+        top = Path(tempfile.mkdtemp(prefix="gwwatch-test-", dir="/tmp"))  # reachable by all
+        top.chmod(0o755)
+        write(top / "ok.yaml", GATEWAY)
+        locked = top / "locked"
+        write(locked / "route.yaml", OWNER, TAKER)
+        locked.chmod(0)
+        try:
+            code, out, err = unprivileged(lambda: main(["scan", str(top)]))
+        finally:
+            locked.chmod(0o755)
+            shutil.rmtree(top)
+        assert (code, out) == (2, "")
+        assert "cannot read" in one_error_line(err, locked)
+
+    def test_unquoted_creation_timestamp(self, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """A YAML timestamp is a time: the older route owns the hostname whatever the names
+        (as strings they would be skipped and name order would make the victim the taker)."""
+        victim = b.http_route("zz-billing", "zz-team", hostnames=[HOST], matches=[b.match("/")])
+        taker = b.http_route("aa-dash", "aa-team", hostnames=[HOST],
+                             matches=[b.match("/v1/charge")])
+        path = tmp_path / "m.yaml"
+        text = yaml.safe_dump_all([GATEWAY, victim, taker], sort_keys=False)
+        docs = text.split("---\n") if "---\n" in text else [text]
+        assert len(docs) == 3
+        stamp = "  creationTimestamp: {}\n"
+        docs[1] = docs[1].replace("metadata:\n", "metadata:\n" + stamp.format(
+            "2024-01-01T00:00:00Z"), 1)
+        docs[2] = docs[2].replace("metadata:\n", "metadata:\n" + stamp.format(
+            "2024-06-01 12:00:00 +02:00"), 1)
+        path.write_text("---\n".join(docs), encoding="utf-8")
+        code, doc = scan_json(capsys, path)
+        assert code == 1
+        (hijack,) = [f for f in doc["findings"] if f["kind"] == "Hijack"]
+        assert hijack["route"]["name"] == "aa-dash"
+        assert hijack["other"]["name"] == "zz-billing"
+
+    def test_control_characters_are_escaped(self, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+        """A name cannot paint lines of its own (here a fake "No findings." over a hijack)."""
+        fake = "\x1b[2J\x1b[H\rNo findings.\n\n0 routes"
+        taker = b.http_route("dash", "team-b", hostnames=[HOST], created=b.ts(2),
+                             matches=[b.match("/v1/charge")])
+        broken = b.http_route(f"x{fake}", "team-c", hostnames=["a.example.com"])
+        code, out, _ = scan(capsys, write(tmp_path / "m.yaml", GATEWAY, OWNER, taker, broken))
+        assert code == 1
+        assert "\x1b" not in out and "\r" not in out
+        assert "\nNo findings." not in out
+        assert "\\x1b[2J\\x1b[H\\rNo findings.\\n\\n0 routes" in out
+        assert "CRITICAL" in out
+
+
+def unprivileged(call: Any) -> tuple[int, str, str]:
+    """``call()``'s exit code, stdout and stderr, run as a user file modes apply to: as is, or
+    in a child process switched to ``nobody`` when the tests run as root (for whom mode 000
+    changes nothing)."""
+    import io
+    import os
+
+    def captured() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            code = call()
+        finally:
+            sys.stdout, sys.stderr = saved
+        return code, out.getvalue(), err.getvalue()
+
+    if os.geteuid() != 0:
+        return captured()
+    read, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read)
+            os.setgid(65534)
+            os.setuid(65534)
+            result = json.dumps(captured())
+        except BaseException as exc:  # reported to the parent
+            result = json.dumps([99, "", repr(exc)])
+        with os.fdopen(write_end, "w") as f:
+            f.write(result)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    code, out, err = json.loads(data)
+    return int(code), str(out), str(err)
