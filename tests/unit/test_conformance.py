@@ -1,7 +1,8 @@
-"""The Gateway API v1.6.1 conformance corpus as an outside oracle for the engine.
+"""The Gateway API conformance corpus as an outside oracle for the engine.
 
-Every expectation in ``shared/conformance/cases.json`` becomes one test, named
-``<ConformanceTest>/<group><index>``:
+Every expectation in the committed corpus ``tests/conformance/corpus.json`` (generated from the
+conformance module the test control plane pins: ``python -m tests.conformance generate``)
+becomes one test, named ``<ConformanceTest>/<group><index>``:
 
 * ``attach``: a route's status for one parentRef, read from ``gwwatch scan --output json``
   (``routes[].parents[]``): accepted, and the reason when the case names one;
@@ -16,8 +17,10 @@ Every expectation in ``shared/conformance/cases.json`` becomes one test, named
   the Topology. Certificates are not modelled: expectations resting on them are strict xfails.
 
 Each case is its own world: the base ``manifests.yaml`` plus the case's files, analysed once.
-The corpus lives beside the repository (``../shared/conformance``, or ``$GWWATCH_CONFORMANCE``);
-without it every test is skipped with that reason.
+The corpus is in the repository, so every clone runs these offline. Where the hand-checked
+corpus kept beside the repository exists (``../shared/conformance/cases.json``, or
+``$GWWATCH_CONFORMANCE``), ``test_generated_corpus_covers_the_checked_corpus`` requires every
+expectation it grades to be in the committed one, under the same id.
 """
 
 from __future__ import annotations
@@ -36,24 +39,36 @@ from gwwatch.cli import render
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import ObjectRef
+from tests.needs import unavailable
 
-CORPUS = Path(
+CORPUS = Path(__file__).resolve().parents[1] / "conformance"
+CORPUS_FILE = CORPUS / "corpus.json"
+CHECKED = Path(
     os.environ.get("GWWATCH_CONFORMANCE")
     or Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
-)
-CASES_FILE = CORPUS / "cases.json"
+) / "cases.json"
 
 
 def _load_cases() -> list[dict[str, Any]]:
-    if not CASES_FILE.is_file():
-        return []
-    cases: list[dict[str, Any]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))
+    corpus: dict[str, Any] = json.loads(CORPUS_FILE.read_text(encoding="utf-8"))
+    cases: list[dict[str, Any]] = corpus["cases"]
     return cases
 
 
 CASES = _load_cases()
-_ABSENT = pytest.param(None, None, id="corpus-absent", marks=pytest.mark.skip(
-    reason=f"conformance corpus not found at {CASES_FILE} (set GWWATCH_CONFORMANCE)"))
+GROUPS = ("attach", "request", "listener", "listenerset", "status")
+
+
+def _items(case: dict[str, Any], group: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = {
+        "attach": case["attachments"],
+        "request": case["requests"],
+        "listener": case["listeners"],
+        "listenerset": [*case.get("listenerSets", []), *case.get("attachedListenerSets", [])],
+        "status": case.get("listenerStatus", []),
+    }[group]
+    return items
+
 
 # Expectations the engine does not model, with the reason; they run as strict xfails so that
 # one starting to pass is noticed.
@@ -70,19 +85,9 @@ UNSUPPORTED: dict[str, str] = {
 
 
 def _params(group: str) -> list[Any]:
-    if not CASES:
-        return [_ABSENT]
     out = []
     for case in CASES:
-        items = {
-            "attach": case["attachments"],
-            "request": case["requests"],
-            "listener": case["listeners"],
-            "listenerset": [*case.get("listenerSets", []),
-                            *case.get("attachedListenerSets", [])],
-            "status": case.get("listenerStatus", []),
-        }[group]
-        for i, item in enumerate(items):
+        for i, item in enumerate(_items(case, group)):
             ident = f"{case['test']}/{group}{i}"
             marks = []
             if ident in UNSUPPORTED:
@@ -313,3 +318,48 @@ def test_listener_status(test: str, expect: dict[str, Any]) -> None:
                 assert reason == "InvalidRouteKinds", f"{where}; expected {cond}"
         else:  # pragma: no cover - the corpus asserts no other listener condition
             pytest.fail(f"{test}: unknown listener condition {cond}")
+
+
+# Fields that say where an expectation comes from or explain it, not what it expects.
+_PROVENANCE = ("assertedBy", "notes", "sourceLine", "subtest")
+
+
+def _expectation(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _PROVENANCE}
+
+
+def test_generated_corpus_covers_the_checked_corpus() -> None:
+    """Every expectation of the hand-checked corpus is in the committed, generated one, with the
+    same expectation under the same id (``<Test>/<group><index>``), so the generator loses
+    nothing and the ids (and UNSUPPORTED) keep their meaning."""
+    if not CHECKED.is_file():
+        unavailable("the checked conformance corpus", f"{CHECKED} does not exist")
+    checked: list[dict[str, Any]] = json.loads(CHECKED.read_text(encoding="utf-8"))
+    ours = {c["test"]: c for c in CASES}
+    missing, different = [], []
+    for case in checked:
+        mine = ours.get(case["test"])
+        for group in GROUPS:
+            have = _items(mine, group) if mine is not None else []
+            for i, item in enumerate(_items(case, group)):
+                ident = f"{case['test']}/{group}{i}"
+                if i >= len(have):
+                    missing.append(ident)
+                elif _expectation(have[i]) != _expectation(item):
+                    different.append(f"{ident}: checked {_expectation(item)}, "
+                                     f"generated {_expectation(have[i])}")
+    assert not missing and not different, (
+        f"{len(missing)} missing: {missing[:20]}; {len(different)} different: {different[:5]}")
+
+
+def test_corpus_names_what_it_could_not_extract() -> None:
+    """Nothing is dropped silently: every expectation the generator could not state is listed
+    with its reason, every case's manifests are committed, and every excluded test says why."""
+    corpus: dict[str, Any] = json.loads(CORPUS_FILE.read_text(encoding="utf-8"))
+    for case in corpus["cases"]:
+        for entry in case.get("unextracted", []):
+            assert entry["reason"], f"{case['test']}: unextracted entry without a reason"
+        for name in case["manifests"]:
+            assert (CORPUS / "manifests" / name).is_file(), f"{case['test']}: {name} missing"
+    assert all(e["reason"] for e in corpus["excluded"])
+    assert not corpus["problems"], corpus["problems"]
