@@ -93,7 +93,7 @@ GW = ObjectRef("Gateway", GW_NS, GW_NAME)
 
 def status(graph: ConflictGraph, name: str, namespace: str = "team-a",
            kind: str = "HTTPRoute") -> tuple[ParentStatus, ...]:
-    return graph.status[ObjectRef(kind, namespace, name)]
+    return graph.parents_of(ObjectRef(kind, namespace, name))
 
 
 def only_status(graph: ConflictGraph, name: str, namespace: str = "team-a",
