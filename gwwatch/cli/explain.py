@@ -7,9 +7,11 @@ command line into a request (``render`` turns the answer into text or JSON).
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from gwwatch.cli import analysis, render
@@ -85,26 +87,85 @@ def _protocol(args: argparse.Namespace) -> str:
     return "http"
 
 
+def _names(refs: list[ObjectRef], limit: int = 10) -> str:
+    shown = ", ".join(render.escape(r) for r in refs[:limit])
+    return shown + (f" and {len(refs) - limit} more" if len(refs) > limit else "")
+
+
 def _gateway(graph: ConflictGraph, text: str) -> tuple[ObjectRef, int | None]:
     """The Gateway named (or a ListenerSet's Gateway) and the port used without ``--port``."""
     namespace, sep, name = text.partition("/")
     if not sep or not namespace or not name or "/" in name:
-        raise ValueError(f"--gateway {text!r}: expected NAMESPACE/NAME")
+        raise ValueError(f"--gateway {render.escape(text)!r}: expected NAMESPACE/NAME")
     ref = ObjectRef("Gateway", namespace, name)
-    if ref in graph.topology.gateways:
+    if graph.gateway(ref) is not None:
         return ref, resolve.default_port(graph, ref)
-    ls = graph.topology.listener_sets.get(ObjectRef("ListenerSet", namespace, name))
-    if ls is not None and ls.parent is not None and ls.parent in graph.topology.gateways:
+    ls = graph.listener_set(ObjectRef("ListenerSet", namespace, name))
+    if ls is not None and ls.parent is not None and graph.gateway(ls.parent) is not None:
         return ls.parent, ls.listeners[0].port if ls.listeners else None
-    raise ValueError(f"--gateway {text}: no Gateway (or ListenerSet) of that name in the input")
+    gateways = graph.gateways()
+    known = f"Gateways: {_names(gateways)}" if gateways else "the input holds no Gateway"
+    listener_sets = graph.listener_sets()
+    if listener_sets:
+        known += f"; ListenerSets: {_names(listener_sets)}"
+    raise ValueError(f"--gateway {render.escape(text)}: no Gateway (or ListenerSet) of that "
+                     f"name in the input; {known}")
+
+
+def _host(option: str, value: str, *, port: bool) -> str:
+    """``value`` when it is a hostname or an IP address (with ``:port`` where ``port``)."""
+    text = value.strip()
+    host = text
+    if port and text.startswith("[") and "]" in text:  # [v6] or [v6]:port
+        host, _, rest = text[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            host = text
+    elif port and text.count(":") == 1:
+        host, _, number = text.partition(":")
+        if not number.isdigit():
+            host = text
+    try:
+        ipaddress.ip_address(host)
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(host) is None or len(host.rstrip(".")) > 253:
+        raise ValueError(f"{option} {render.escape(value)!r}: not a hostname or an IP address")
+    return value
+
+
+_HOSTNAME: Final = re.compile(
+    r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
+    r"\.?")
+
+
+def check_port(graph: ConflictGraph, query: Query) -> None:
+    """A port none of the Gateway's listeners is on is a usage error naming the listeners."""
+    state = graph.listeners(query.gateway)
+    live = state.live if state is not None else ()
+    if any(li.port == query.port for li in live):
+        return
+    listeners = ", ".join(
+        f"{render.escape(li.name)} ({li.port}/{li.protocol}"
+        f"{'' if li.owner.kind == 'Gateway' else f' of ListenerSet {render.escape(li.owner)}'})"
+        for li in live) or "none"
+    raise ValueError(f"--port {query.port}: Gateway {render.escape(query.gateway)} has no "
+                     f"listener on it; its listeners: {listeners}")
 
 
 def query_from_args(args: argparse.Namespace, graph: ConflictGraph) -> Query:
     """The request the options describe; ``ValueError`` (a usage error) when they contradict."""
     protocol = _protocol(args)
+    if args.host is not None:
+        _host("--host", args.host, port=True)
+    if args.sni is not None:
+        _host("--sni", args.sni, port=False)
     gateway, first_port = _gateway(graph, args.gateway)
     port = args.port if args.port is not None else first_port
-    if port is None or not 1 <= port <= 65535:
+    if port is None:
+        raise ValueError(f"--gateway {render.escape(args.gateway)}: Gateway "
+                         f"{render.escape(gateway)} has no listener")
+    if not 1 <= port <= 65535:
         raise ValueError(f"--port {port}: not a port number")
     headers = tuple((k.lower(), v) for k, v in _pairs(args.header, "--header"))
     query = _pairs(args.query, "--query")
@@ -144,8 +205,12 @@ def run(args: argparse.Namespace) -> int:
         query = query_from_args(args, graph)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    answer = resolve.explain(graph, gateway=query.gateway, port=query.port,
-                             protocol=query.protocol, request=query.request, sni=query.sni)
+    try:
+        check_port(graph, query)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    answer = graph.explain(gateway=query.gateway, port=query.port, protocol=query.protocol,
+                           request=query.request, sni=query.sni)
     if args.output == "json":
         sys.stdout.write(render.json_text(render.explain_json(answer)))
     else:

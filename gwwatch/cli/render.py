@@ -13,10 +13,11 @@ from typing import Any
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.attachment import ParentStatus
 from gwwatch.engine.conflicts import safe
-from gwwatch.engine.findings import SEVERITIES, Finding
+from gwwatch.engine.findings import Finding
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import Invalid, ObjectRef
 from gwwatch.engine.precedence import Candidate, Request
+from gwwatch.engine.vocabulary import Severity
 
 __all__ = ["escape", "explain_json", "explain_text", "findings_json", "json_text", "ref_json",
            "scan_json", "scan_text"]
@@ -88,16 +89,16 @@ def _invalid_json(inv: Invalid) -> dict[str, str]:
 
 def scan_json(graph: ConflictGraph, sources: Mapping[ObjectRef, str]) -> dict[str, Any]:
     routes = []
-    for ref in sorted(graph.routes):
+    for ref in graph.route_refs():
         routes.append({
             "kind": ref.kind, "namespace": ref.namespace, "name": ref.name,
             "source": sources.get(ref, ""),
-            "parents": [_parent_json(st) for st in graph.status.get(ref, ())],
+            "parents": [_parent_json(st) for st in graph.parents_of(ref)],
         })
     return {
         "findings": findings_json(graph.findings()),
         "routes": routes,
-        "invalid": [_invalid_json(i) for _, i in sorted(graph.invalid.items())],
+        "invalid": [_invalid_json(i) for i in graph.invalid_objects()],
     }
 
 
@@ -124,21 +125,23 @@ def scan_text(graph: ConflictGraph) -> str:
     else:
         lines.append("No findings.")
     refused = [
-        (ref, st) for ref, sts in sorted(graph.status.items()) for st in sts if not st.accepted
+        (ref, st) for ref, sts in sorted(graph.parent_statuses()) for st in sts
+        if not st.accepted
     ]
     if refused:
         lines += ["", "Routes not attached:"]
         lines += [f"  {ref.kind} {escape(ref)}: {escape(st.parent_ref.describe())}: "
                   f"{st.reason} ({escape(st.message)})" for ref, st in refused]
-    if graph.invalid:
+    invalid = graph.invalid_objects()
+    if invalid:
         lines += ["", "Invalid objects (skipped):"]
         lines += [f"  {escape(i.kind)} {escape(i.namespace)}/{escape(i.name)} at "
                   f"{escape(i.source)}: {escape(i.reason)}"
-                  for _, i in sorted(graph.invalid.items())]
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    by_severity = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES)
-    lines += ["", f"{plural(len(graph.routes), 'route')}, {plural(len(findings), 'finding')} "
-              f"({by_severity}), {plural(len(graph.invalid), 'invalid object')}"]
+                  for i in invalid]
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
+    by_severity = ", ".join(f"{counts[s]} {s}" for s in Severity)
+    lines += ["", f"{plural(graph.route_count(), 'route')}, {plural(len(findings), 'finding')} "
+              f"({by_severity}), {plural(len(invalid), 'invalid object')}"]
     return "\n".join(lines) + "\n"
 
 

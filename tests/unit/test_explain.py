@@ -95,6 +95,49 @@ class TestExitCodes:
         assert out == ""
         assert err.startswith("gwwatch: error: ")
 
+    def test_unknown_gateway_lists_the_gateways(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = write(tmp_path, b.gateway(), b.gateway("other", "edge"),
+                     b.listener_set("extra", "team-a", listeners=[b.listener("x", port=81)]))
+        code, out, err = run(capsys, path, "--gateway", "infra/nope")
+        assert (code, out) == (2, "")
+        assert err == ("gwwatch: error: --gateway infra/nope: no Gateway (or ListenerSet) of "
+                       f"that name in the input; Gateways: edge/other, {GW}; ListenerSets: "
+                       "team-a/extra\n")
+
+    def test_no_listener_on_the_port_of_a_tcp_request_is_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Whatever the protocol: a port without a listener is a mistyped --port."""
+        path = two_prefixes(tmp_path)
+        code, out, err = run(capsys, path, "--gateway", GW, "--tcp", "--port", "5432")
+        assert (code, out) == (2, "")
+        assert "has no listener on it; its listeners: http (80/HTTP)" in err
+
+    @pytest.mark.parametrize(("option", "value"), [
+        ("--host", "bad host!"), ("--host", "a..example.com"), ("--host", "-a.example.com"),
+        ("--host", "*.example.com"), ("--host", "a.example.com:http"), ("--host", ""),
+        ("--sni", "a.example.com:443"), ("--host", "a\x1b[2J.example.com"),
+    ])
+    def test_bad_host_is_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                           option: str, value: str) -> None:
+        path = two_prefixes(tmp_path)
+        code, out, err = run(capsys, path, "--gateway", GW, f"{option}={value}")
+        assert (code, out) == (2, "")
+        assert err.startswith(f"gwwatch: error: {option} ")
+        assert err.endswith(": not a hostname or an IP address\n")
+        assert "\x1b" not in err and len(err.splitlines()) == 1
+
+    @pytest.mark.parametrize("host", ["shop.example.com", "SHOP.example.com.",
+                                      "shop.example.com:8080", "10.0.0.1", "10.0.0.1:80",
+                                      "[2001:db8::1]:443", "2001:db8::1", "localhost"])
+    def test_good_hosts(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        host: str) -> None:
+        path = two_prefixes(tmp_path)
+        code, _, err = run(capsys, path, "--gateway", GW, "--host", host)
+        assert code in (0, 1) and err == ""
+
     def test_missing_file_is_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run(capsys, str(tmp_path / "absent.yaml"), "--gateway", GW)
         assert code == 2
@@ -388,9 +431,10 @@ class TestListeners:
         assert (out["port"], out["listener"], out["route"]["name"]) == (8080, "alt", "on-alt")
         _, out = run_json(capsys, path, "--gateway", GW, "--port", "80")
         assert (out["port"], out["listener"], out["route"]["name"]) == (80, "http", "on-80")
-        code, out = run_json(capsys, path, "--gateway", GW, "--port", "9999")
-        assert code == 1 and out["listener"] is None
-        assert out["outcome"] == resolve.NO_LISTENER
+        code, out, err = run(capsys, path, "--gateway", GW, "--port", "9999")
+        assert (code, out) == (2, "")  # a usage error naming what exists, not a 404
+        assert err == (f"gwwatch: error: --port 9999: Gateway {GW} has no listener on it; "
+                       "its listeners: alt (8080/HTTP), http (80/HTTP)\n")
 
     def test_listener_set_listener(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
