@@ -4,8 +4,11 @@
     .venv/bin/python dashboards/generate.py           # rewrite the JSON files
     .venv/bin/python dashboards/generate.py --check   # exit 1 if a committed file is stale
 
-Two dashboards, both templated on the Prometheus data source (``$datasource``) and on the
-namespace gwwatch runs in (``$namespace``, the target label the Prometheus Operator adds):
+Two dashboards, both templated on the Prometheus data source (``$datasource``), the cluster
+(``$cluster``, multi-value; the label is alerts/config.yaml's ``clusterLabel``, and the variable
+is hidden and unused when that is empty) and the namespace gwwatch runs in (``$namespace``, the
+target label the Prometheus Operator adds). The overview also filters findings by tenant
+(``$tenant``: either side of a finding) and hostname (``$hostname``).
 
 - ``gwwatch-overview.json``: who takes whose traffic now (active hijacks naming hostname,
   offender and victim), findings by kind and severity over time, routes by attachment state
@@ -16,7 +19,12 @@ namespace gwwatch runs in (``$namespace``, the target label the Prometheus Opera
 
 Every replica exports the same engine state, so engine-state panels take ``max by`` over the
 labels that say *what* (never ``sum``, which would count a finding once per replica).
-tests/unit/test_dashboards.py checks that the committed JSON is what this file generates and
+Besides the JSON files it writes the same dashboards as ConfigMaps for Grafana's dashboard
+sidecar (label ``grafana_dashboard: "1"``, folder annotations):
+deploy/monitoring/grafana-dashboards.yaml, and the chart's copies of the JSON
+(charts/gwwatch/files/dashboards/), which its own ConfigMaps embed.
+
+tests/unit/test_dashboards.py checks that the committed files are what this file generates and
 that every query selects only metrics gwwatch exports; tests/e2e runs every query against a
 Prometheus scraping a real gwwatch.
 """
@@ -30,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import yaml
 from grafana_foundation_sdk.builders import bargauge, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash
@@ -40,8 +49,18 @@ from grafana_foundation_sdk.models import dashboard as dash_m
 from grafana_foundation_sdk.models import prometheus as prom_m
 
 HERE: Final = Path(__file__).resolve().parent
+ROOT: Final = HERE.parent
+CONFIGMAPS: Final = ROOT / "deploy" / "monitoring" / "grafana-dashboards.yaml"
+CHART_DASHBOARDS: Final = ROOT / "charts" / "gwwatch" / "files" / "dashboards"
+FOLDER: Final = "gwwatch"  # the Grafana folder the sidecar puts them in
 DS: Final = dash_m.DataSourceRef(type_val="prometheus", uid="${datasource}")
-NS: Final = 'namespace=~"$namespace"'  # in every selector: the dashboards follow $namespace
+# The cluster label (alerts/config.yaml, shared with the alerts); "" = no $cluster filter.
+CLUSTER: Final[str] = yaml.safe_load(
+    (ROOT / "alerts" / "config.yaml").read_text(encoding="utf-8")).get("clusterLabel") or ""
+# In every selector: the dashboards follow $cluster and $namespace.
+NS: Final = (f'{CLUSTER}=~"$cluster", ' if CLUSTER else "") + 'namespace=~"$namespace"'
+# Finding panels also follow $hostname and $tenant (either side of the finding).
+FINDING_FILTER: Final = 'hostname=~"$hostname"'
 RATE: Final = "$__rate_interval"
 TAGS: Final = ["gwwatch", "gateway-api"]
 # The labels that identify a finding (gwwatch_finding_info), in the order tables show them.
@@ -63,13 +82,19 @@ def query(expr: str, ref: str = "A", legend: str | None = None, *,
     return q
 
 
-def organize(columns: Sequence[str], rename: dict[str, str]) -> dash_m.DataTransformerConfig:
-    """Show ``columns`` (the query's ``by`` labels) in this order, renamed; hide Time and
-    Value (always 1 for an info series)."""
+def organize(columns: Sequence[str], rename: dict[str, str],
+             value: str | None = None) -> dash_m.DataTransformerConfig:
+    """Show ``columns`` (the query's ``by`` labels) in this order, renamed; hide Time, and
+    Value (always 1 for an info series) unless ``value`` names its column (shown last)."""
+    index = {c: i for i, c in enumerate(columns)}
+    names = {c: rename[c] for c in columns if c in rename}
+    if value is not None:
+        index["Value"] = len(columns)
+        names["Value"] = value
     return dash_m.DataTransformerConfig(id_val="organize", options={
-        "excludeByName": {"Time": True, "Value": True},
-        "indexByName": {c: i for i, c in enumerate(columns)},
-        "renameByName": {c: rename[c] for c in columns if c in rename},
+        "excludeByName": {"Time": True, **({} if value else {"Value": True})},
+        "indexByName": index,
+        "renameByName": names,
     })
 
 
@@ -89,40 +114,86 @@ def ts(title: str, description: str, *targets: prom.Dataquery, unit: str = "shor
 
 
 def single(title: str, description: str, expr: str, *, unit: str = "short",
-           red_above: float | None = None, width: int = 4) -> stat.Panel:
-    steps = [dash_m.Threshold(value=None, color="green")]
-    if red_above is not None:
-        steps.append(dash_m.Threshold(value=red_above, color="red"))
+           red_above: float | None = None, width: int = 4,
+           steps: Sequence[tuple[float | None, str]] | None = None) -> stat.Panel:
+    """A stat panel: green, red from ``red_above``; or the threshold ``steps`` given
+    (``(None, base colour), (from, colour), ...``)."""
+    if steps is None:
+        steps = [(None, "green")] + ([(red_above, "red")] if red_above is not None else [])
+    thresholds = [dash_m.Threshold(value=v, color=c) for v, c in steps]
     return (stat.Panel().title(title).description(description).datasource(DS)
             .with_target(query(expr, instant=False)).unit(unit).span(width).height(4)
             .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
             .color_mode(common_m.BigValueColorMode.BACKGROUND)
             .thresholds(dash.ThresholdsConfig().mode(dash_m.ThresholdsMode.ABSOLUTE)
-                        .steps(steps)))
+                        .steps(thresholds)))
+
+
+def findings(metric: str, selector: str) -> str:
+    """``metric`` of the findings ``selector`` picks that pass $hostname and whose tenant or
+    other tenant passes $tenant."""
+    sel = f"{selector}, {FINDING_FILTER}"
+    return (f'{metric}{{{sel}, tenant=~"$tenant"}} '
+            f'or {metric}{{{sel}, other_tenant=~"$tenant"}}')
 
 
 def finding_table(title: str, description: str, selector: str, columns: Sequence[str],
-                  rename: dict[str, str], *, height: int = 8) -> table.Panel:
-    expr = f"max by ({', '.join(columns)}) (gwwatch_finding_info{{{selector}}})"
-    return (table.Panel().title(title).description(description).datasource(DS)
-            .with_target(query(expr, instant=True)).span(24).height(height)
-            .no_value("none").with_transformation(organize(columns, rename))
-            .links([dash.DashboardLink("Runbooks").url(RUNBOOKS).target_blank(True)]))
+                  rename: dict[str, str], *, height: int = 8,
+                  first_seen: bool = False) -> table.Panel:
+    """One row per finding; with ``first_seen``, a last column saying since when (the
+    earliest any replica saw it, from gwwatch_finding_first_seen_timestamp_seconds).
+    With a cluster label, a Cluster column keeps one cluster's finding apart from another's."""
+    if CLUSTER:
+        columns, rename = (*columns, CLUSTER), {**rename, CLUSTER: "Cluster"}
+    if first_seen:
+        expr = (f"1000 * min by ({', '.join(columns)}) "
+                f"({findings('gwwatch_finding_first_seen_timestamp_seconds', selector)})")
+    else:
+        expr = f"max by ({', '.join(columns)}) ({findings('gwwatch_finding_info', selector)})"
+    p = (table.Panel().title(title).description(description).datasource(DS)
+         .with_target(query(expr, instant=True)).span(24).height(height)
+         .no_value("none")
+         .with_transformation(organize(columns, rename, "First seen" if first_seen else None))
+         .links([dash.DashboardLink("Runbooks").url(RUNBOOKS).target_blank(True)]))
+    if first_seen:
+        p = p.unit("dateTimeAsIso")  # the only numeric column: milliseconds since the epoch
+    return p
 
 
-def variables(d: dash.Dashboard) -> dash.Dashboard:
-    return (d
-            .with_variable(dash.DatasourceVariable("datasource").label("Data source")
-                           .type("prometheus"))
-            .with_variable(dash.QueryVariable("namespace").label("Namespace")
-                           .description("Where gwwatch runs (the scrape target's namespace)")
-                           .datasource(DS)
-                           .query("label_values(gwwatch_build_info, namespace)")
-                           .refresh(dash_m.VariableRefresh.ON_TIME_RANGE_CHANGED)
-                           .sort(dash_m.VariableSort.ALPHABETICAL_ASC)
-                           .multi(True).include_all(True).all_value(".*")
-                           .current(dash_m.VariableOption(selected=True, text="All",
-                                                          value="$__all"))))
+def multi_variable(name: str, label: str, description: str, query_text: str
+                   ) -> dash.QueryVariable:
+    """A multi-value variable with "All" (= ``.*``, which also matches a missing label)."""
+    return (dash.QueryVariable(name).label(label).description(description).datasource(DS)
+            .query(query_text)
+            .refresh(dash_m.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dash_m.VariableSort.ALPHABETICAL_ASC)
+            .multi(True).include_all(True).all_value(".*")
+            .current(dash_m.VariableOption(selected=True, text="All", value="$__all")))
+
+
+def variables(d: dash.Dashboard, *, finding_filters: bool = False) -> dash.Dashboard:
+    d = d.with_variable(dash.DatasourceVariable("datasource").label("Data source")
+                        .type("prometheus"))
+    # $cluster: shown when alerts/config.yaml names a cluster label; hidden (and no query
+    # uses it) when it does not.
+    cluster = multi_variable(
+        "cluster", "Cluster", f"The cluster (label {CLUSTER or 'cluster'}) gwwatch runs in",
+        f"label_values(gwwatch_build_info, {CLUSTER or 'cluster'})")
+    if not CLUSTER:
+        cluster = cluster.hide(dash_m.VariableHide.HIDE_VARIABLE)
+    d = d.with_variable(cluster)
+    in_cluster = f'{{{CLUSTER}=~"$cluster"}}' if CLUSTER else ""
+    d = d.with_variable(multi_variable(
+        "namespace", "Namespace", "Where gwwatch runs (the scrape target's namespace)",
+        f"label_values(gwwatch_build_info{in_cluster}, namespace)"))
+    if finding_filters:
+        d = (d.with_variable(multi_variable(
+                "tenant", "Tenant", "Findings where this tenant is either side",
+                f"label_values(gwwatch_finding_info{{{NS}}}, tenant)"))
+             .with_variable(multi_variable(
+                "hostname", "Hostname", "Findings about these hostnames",
+                f"label_values(gwwatch_finding_info{{{NS}}}, hostname)")))
+    return d
 
 
 def number_panels(d: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +203,15 @@ def number_panels(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def base(title: str, uid: str, description: str) -> dash.Dashboard:
+def base(title: str, uid: str, description: str, *,
+         finding_filters: bool = False) -> dash.Dashboard:
     return variables(
         dash.Dashboard(title).uid(uid).description(description).tags(TAGS)
         .editable().tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
         .refresh("30s").time("now-6h", "now").timezone("browser")
         .link(dash.DashboardLink("gwwatch").type(dash_m.DashboardLinkType.DASHBOARDS)
-              .tags(["gwwatch"]).as_dropdown(False).include_vars(True).keep_time(True)))
+              .tags(["gwwatch"]).as_dropdown(False).include_vars(True).keep_time(True)),
+        finding_filters=finding_filters)
 
 
 # --- the dashboards -----------------------------------------------------------------------
@@ -149,7 +222,7 @@ def overview() -> dash.Dashboard:
     return (
         base("gwwatch / Overview", "gwwatch-overview",
              "Hostname hijacks, shadowed routes, shared hostnames and Gateway posture found "
-             "by gwwatch across tenants sharing Gateway API Gateways.")
+             "by gwwatch across tenants sharing Gateway API Gateways.", finding_filters=True)
         .with_row(dash.Row("Now"))
         .with_panel(single(
             "Critical findings", "Current findings of severity critical (hijacks).",
@@ -157,9 +230,9 @@ def overview() -> dash.Dashboard:
             red_above=1, width=5))
         .with_panel(single(
             "Warnings", "Current findings of severity warning (shadowed routes, shared "
-            "hostnames, posture).",
+            "hostnames, posture, hijacks inside one tenant): tickets, not pages.",
             f'sum({by_finding} (gwwatch_findings{{severity="warning", {NS}}}))',
-            red_above=1, width=5))
+            steps=[(None, "green"), (1, "orange")], width=5))
         .with_panel(single(
             "Routes", "Routes gwwatch analyses, any attachment state.",
             f"sum(max by (namespace, kind, state, reason) (gwwatch_routes{{{NS}}}))",
@@ -183,7 +256,8 @@ def overview() -> dash.Dashboard:
             {"hostname": "Hostname", "route_kind": "Offender kind", "route": "Offender route",
              "other_kind": "Victim kind", "other": "Victim route", "gateway": "Gateway",
              "listener": "Listener", "tenant": "Offender tenant",
-             "other_tenant": "Owner tenant", "reason": "Reason", "severity": "Severity"}))
+             "other_tenant": "Owner tenant", "reason": "Reason", "severity": "Severity"},
+            first_seen=True))
         .with_row(dash.Row("Findings"))
         .with_panel(ts(
             "Findings by kind and severity",
@@ -248,8 +322,10 @@ def controller() -> dash.Dashboard:
             "Replicas", "gwwatch processes being scraped.",
             f"count(gwwatch_build_info{{{NS}}})", width=4))
         .with_panel(single(
-            "Leaders", "Replicas holding the Lease: 1 is right; 0 means nobody writes status.",
-            f"sum(gwwatch_leader{{{NS}}})", width=4))
+            "Leaders", "Replicas holding the Lease: 1 is right; 0 means nobody writes status, "
+            "2 or more means the Lease is broken (several writers).",
+            f"sum(gwwatch_leader{{{NS}}})", width=4,
+            steps=[(None, "red"), (1, "green"), (2, "red")]))
         .with_panel(
             statetimeline.Panel().title("Leader").datasource(DS).span(8).height(4)
             .description("Which replica holds the Lease (writes status and Events).")
@@ -346,17 +422,58 @@ def rendered() -> dict[str, str]:
     return {name: render(make()) for name, make in DASHBOARDS.items()}
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the dashboards' JSON) as literal blocks."""
+
+
+_BlockDumper.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def configmap_name(file_name: str) -> str:
+    """gwwatch-overview.json → gwwatch-dashboard-overview"""
+    return "gwwatch-dashboard-" + file_name.removeprefix("gwwatch-").removesuffix(".json")
+
+
+def configmaps(dashboards: dict[str, str]) -> str:
+    """The dashboards as ConfigMaps for Grafana's sidecar (kube-prometheus-stack's Grafana
+    loads ConfigMaps labelled grafana_dashboard="1"; with its folderAnnotation set to
+    grafana_folder they land in the gwwatch folder)."""
+    docs = [{
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": configmap_name(name),
+                     "labels": {"grafana_dashboard": "1"},
+                     "annotations": {"grafana_folder": FOLDER}},
+        "data": {name: text},
+    } for name, text in dashboards.items()]
+    header = ("# GENERATED by dashboards/generate.py: do not edit.\n"
+              "# gwwatch's Grafana dashboards for the Grafana sidecar (label grafana_dashboard,\n"
+              "# folder annotation grafana_folder). The sidecar must watch this namespace\n"
+              "# (kube-prometheus-stack: grafana.sidecar.dashboards.searchNamespace: ALL).\n")
+    return header + "---\n".join(yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, width=100)
+                                 for d in docs)
+
+
+def files() -> dict[Path, str]:
+    """Every file this script writes → its content."""
+    dashboards = rendered()
+    out = {HERE / name: text for name, text in dashboards.items()}
+    out[CONFIGMAPS] = configmaps(dashboards)
+    out.update({CHART_DASHBOARDS / name: text for name, text in dashboards.items()})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     args = parser.parse_args(argv)
     stale = []
-    for name, text in rendered().items():
-        path = HERE / name
+    for path, text in files().items():
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
+                stale.append(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     if stale:
         print(f"stale: {', '.join(stale)}: run python dashboards/generate.py", file=sys.stderr)

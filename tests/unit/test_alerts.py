@@ -1,6 +1,12 @@
-"""Alert rules (alerts/gwwatch-*.yaml), their promtool unit tests, the runbooks they link to,
-and the example Alertmanager configuration, read as files (no tool runs here;
-tests/tools/test_alerts_tools.py runs promtool and amtool on them).
+"""Alert rules (alerts/gwwatch-*.yaml, generated from alerts/config.yaml by alerts/generate.py),
+their promtool unit tests, the runbooks they link to, and the example Alertmanager
+configuration, read as files (no tool runs here; tests/tools/test_alerts_tools.py runs promtool
+and amtool on them).
+
+Also in scope: every generated file (rule files, deploy/monitoring's PrometheusRule, the chart's
+copy) is what the generator makes of the config now; every alert keeps the cluster label in its
+aggregations and names the cluster in its summary; without a cluster label nothing mentions one;
+the ticket-level alerts cover warning Hijacks and warning Posture findings.
 
 In scope: every alert is tested firing and not firing; every alert has a severity, a summary,
 a description and a runbook section that exists; finding alerts name the hostname and both
@@ -11,15 +17,18 @@ produces; critical alerts route to PagerDuty with a routing key from a file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.promql import exported_names, selectors, unknown_labels
+from tests.promql import exported_labels, exported_names, selectors, unknown_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "alerts"
@@ -27,8 +36,28 @@ RULE_FILES = sorted(ALERTS.glob("gwwatch-*.yaml"))
 TEST_FILES = sorted((ALERTS / "tests").glob("*_test.yaml"))
 ALERTMANAGER = ALERTS / "alertmanager.example.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
-RUNBOOK_URL = "https://github.com/gwwatch/gwwatch/blob/main/docs/runbooks.md#"
-FINDING_ALERTS = {"GwwatchHostnameHijack", "GwwatchRouteShadowed", "GwwatchHostnameShared"}
+FINDING_ALERTS = {"GwwatchHostnameHijack", "GwwatchHijackWarning", "GwwatchRouteShadowed",
+                  "GwwatchHostnameShared"}
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gwwatch_alerts", ALERTS / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = _generator()
+CONFIG = GEN.load_config()
+CLUSTER = CONFIG.cluster_label
+
+
+def with_cluster(known: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Every family, and `up`, may carry the cluster label (an external label, or relabelling)."""
+    extra = frozenset({CLUSTER} if CLUSTER else ())
+    return {**{k: v | extra for k, v in known.items()}, "up": extra}
 
 
 def rules() -> list[dict[str, Any]]:
@@ -68,9 +97,10 @@ class TestRules:
             ann = rule["annotations"]
             assert ann["summary"].strip() and ann["description"].strip(), name
             url = ann["runbook_url"]
-            assert url.startswith(RUNBOOK_URL), name
-            anchor = url.removeprefix(RUNBOOK_URL)
-            assert anchor == name.lower(), f"{name}: anchor {anchor}"
+            assert url == CONFIG.runbook_url.format(version=CONFIG.version,
+                                                    anchor=name.lower()), name
+            assert url.endswith(f"/docs/runbooks.md#{name.lower()}"), url
+            assert f"/v{CONFIG.version}/" in url, "runbooks of this release's tag"
             assert name in headings, f"docs/runbooks.md has no section for {name}"
 
     def test_every_runbook_section_belongs_to_an_alert(self) -> None:
@@ -109,9 +139,9 @@ class TestRules:
 
     def test_rules_use_only_labels_their_metrics_carry(self) -> None:
         for name, rule in alerts().items():
-            assert not unknown_labels(rule["expr"]), name
+            assert not unknown_labels(rule["expr"], with_cluster(exported_labels())), name
             templated = set(re.findall(r"\$labels\.(\w+)", json.dumps(rule["annotations"])))
-            kept = set(re.findall(r"\w+", "".join(re.findall(r"by \(([^)]*)\)", rule["expr"]))))
+            kept = set(re.findall(r"\w+", ",".join(re.findall(r"by \(([^)]*)\)", rule["expr"]))))
             if kept:  # an aggregation keeps only its by-labels: templates must use those
                 assert templated <= kept, f"{name} templates {sorted(templated - kept)}"
 
@@ -137,5 +167,121 @@ class TestAlertmanager:
         assert "Annotations.summary" in pd["description"]
 
     def test_each_hijack_is_its_own_incident(self) -> None:
+        """... in each cluster: the same hijack in two clusters is two incidents."""
         (route,) = self.config()["route"]["routes"]
-        assert {"hostname", "route", "other"} <= set(route["group_by"])
+        assert {"hostname", "route", "other", CLUSTER} <= set(route["group_by"])
+        assert CLUSTER in self.config()["route"]["group_by"]
+        assert CLUSTER in self.config()["receivers"][1]["pagerduty_configs"][0]["details"]
+
+    def test_absence_inhibits_only_its_own_clusters_alerts(self) -> None:
+        (rule,) = self.config()["inhibit_rules"]
+        assert rule["equal"] == [CLUSTER]
+
+
+class TestGenerated:
+    def test_committed_files_are_what_the_config_generates(self) -> None:
+        """Edit alerts/config.yaml or alerts/generate.py, then run it: a hand edit of a rule
+        file, the PrometheusRule or the chart's copy fails here."""
+        for path, text in GEN.rendered().items():
+            assert path.exists(), f"{path.relative_to(ROOT)} missing: run alerts/generate.py"
+            assert path.read_text() == text, (
+                f"{path.relative_to(ROOT)} is stale: run .venv/bin/python alerts/generate.py")
+
+    def test_check_mode_reports_a_stale_file(self, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+        gen = _generator()
+        monkeypatch.setattr(gen, "HERE", tmp_path)
+        monkeypatch.setattr(gen, "CHART_RULES", tmp_path / "chart.yaml")
+        original = gen._prometheusrule_generator
+
+        def prom() -> ModuleType:
+            m = original()
+            m.OUTPUT = tmp_path / "prometheusrule.yaml"
+            return m
+
+        monkeypatch.setattr(gen, "_prometheusrule_generator", prom)
+        assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+        path = tmp_path / "gwwatch-findings.yaml"
+        path.write_text(path.read_text().replace("for: 1m", "for: 2m"))
+        assert gen.main(["--check"]) == 1
+        assert "gwwatch-findings.yaml" in capsys.readouterr().err
+
+    def test_the_chart_copy_differs_only_in_the_selector(self) -> None:
+        chart = yaml.safe_load(GEN.CHART_RULES.read_text())
+        ours = [g for p in RULE_FILES for g in yaml.safe_load(p.read_text())["groups"]]
+        text = json.dumps(chart["groups"]).replace(GEN.CHART_SELECTOR, CONFIG.selector.replace(
+            '"', '\\"'))
+        assert json.loads(text) == ours
+
+    def test_config_sets_for_and_severity_of_every_alert(self) -> None:
+        assert set(CONFIG.alerts) == set(alerts())
+        for name, rule in alerts().items():
+            assert rule["for"] == CONFIG.alerts[name]["for"], name
+            assert rule["labels"]["severity"] == CONFIG.alerts[name]["severity"], name
+
+    def test_a_changed_config_changes_the_rules(self) -> None:
+        cfg = GEN.Config(selector='job="platform/gwwatch"', cluster_label="k8s_cluster",
+                         runbook_url="https://runbooks.example.com/{anchor}",
+                         alerts={**CONFIG.alerts,
+                                 "GwwatchHostnameHijack": {"for": "3m", "severity": "critical"}},
+                         version=CONFIG.version)
+        rules = {r["alert"]: r for d in GEN.rule_groups(cfg).values()
+                 for g in d["groups"] for r in g["rules"]}
+        hijack = rules["GwwatchHostnameHijack"]
+        assert hijack["for"] == "3m"
+        assert hijack["annotations"]["runbook_url"] == (
+            "https://runbooks.example.com/gwwatchhostnamehijack")
+        assert "max by (k8s_cluster, namespace," in hijack["expr"]
+        for rule in rules.values():
+            for sel in selectors(rule["expr"]):
+                if sel.name != "up" or sel.matcher("k8s_cluster") is None:
+                    assert sel.matcher("job") == ("=", "platform/gwwatch"), rule["alert"]
+
+
+class TestClusters:
+    def test_the_shipped_config_names_a_cluster_label(self) -> None:
+        assert CLUSTER == "cluster"
+
+    def test_every_aggregation_keeps_the_cluster(self) -> None:
+        for name, rule in alerts().items():
+            for by in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+                assert CLUSTER in {x.strip() for x in by.split(",")}, f"{name}: by ({by})"
+            for on in re.findall(r"\bon \(([^)]*)\)", rule["expr"]):
+                # `unless on ()` only where no series carries a cluster label at all
+                assert on.strip() in (CLUSTER, ""), f"{name}: on ({on})"
+
+    def test_every_alert_names_its_cluster(self) -> None:
+        for name, rule in alerts().items():
+            for field in ("summary", "description"):
+                assert CONFIG.where in rule["annotations"][field], f"{name} {field}"
+        assert f"$labels.{CLUSTER}" in CONFIG.where
+        assert f"$externalLabels.{CLUSTER}" in CONFIG.where
+
+    def test_absence_is_detected_per_cluster(self) -> None:
+        expr = alerts()["GwwatchAbsent"]["expr"]
+        assert f"count by ({CLUSTER}) (up{{{CLUSTER}!=\"\"}})" in expr
+        assert f"unless on ({CLUSTER})" in expr
+        assert "absent(" in expr
+
+    def test_without_a_cluster_label_nothing_mentions_one(self) -> None:
+        cfg = GEN.Config(selector=CONFIG.selector, cluster_label="",
+                         runbook_url=CONFIG.runbook_url, alerts=CONFIG.alerts,
+                         version=CONFIG.version)
+        docs = GEN.rule_groups(cfg)
+        assert "cluster" not in json.dumps(GEN.strip_comments(docs))
+        absent = next(r for d in docs.values() for g in d["groups"] for r in g["rules"]
+                      if r["alert"] == "GwwatchAbsent")
+        assert absent["expr"] == f"absent(up{{{CONFIG.selector}}} == 1)"
+
+
+class TestTickets:
+    @pytest.mark.parametrize(("name", "kind"), [("GwwatchHijackWarning", "Hijack"),
+                                                ("GwwatchPostureWarning", "Posture")])
+    def test_warning_findings_make_a_ticket(self, name: str, kind: str) -> None:
+        rule = alerts()[name]
+        assert rule["labels"]["severity"] == "warning"
+        (sel,) = selectors(rule["expr"])
+        assert sel.name == "gwwatch_finding_info"
+        assert sel.matcher("kind") == ("=", kind)
+        assert sel.matcher("severity") == ("=", "warning")

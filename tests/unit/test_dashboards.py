@@ -1,26 +1,31 @@
 """The Grafana dashboards in dashboards/: generated from code, templated, and querying only
 what gwwatch exports.
 
-In scope: the committed JSON equals what dashboards/generate.py makes now; every query's
-metric names come from gwwatch's own registry (tests/promql.py reads them, not a hand-written
-list); every selector follows ``$namespace``, every panel ``$datasource``; the panels the
-issue asks for exist; the PromQL reader those checks rest on. tests/e2e runs every query
-against a Prometheus scraping a real gwwatch.
+In scope: the committed JSON (and its ConfigMap and chart copies) equals what
+dashboards/generate.py makes now; every query's metric names come from gwwatch's own registry
+(tests/promql.py reads them, not a hand-written list); every selector follows ``$cluster`` and
+``$namespace``, every finding panel ``$tenant`` and ``$hostname``, every panel
+``$datasource``; the panels the issue asks for exist (first seen per hijack), stat thresholds
+say what is right; the PromQL reader those checks rest on. tests/e2e runs every query against
+a Prometheus scraping a real gwwatch.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.promql import (
     Selector,
+    exported_labels,
     exported_names,
     grouping_labels,
     metric_names,
@@ -30,6 +35,14 @@ from tests.promql import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
+CLUSTER = yaml.safe_load((ROOT / "alerts" / "config.yaml").read_text())["clusterLabel"]
+FIRST_SEEN = "gwwatch_finding_first_seen_timestamp_seconds"
+
+
+def with_cluster() -> dict[str, frozenset[str]]:
+    """gwwatch's families (and `up`) may carry the cluster label (external label, relabelling)."""
+    return {**{k: v | {CLUSTER} for k, v in exported_labels().items()},
+            "up": frozenset({CLUSTER})}
 
 
 def _generator() -> ModuleType:
@@ -37,6 +50,7 @@ def _generator() -> ModuleType:
                                                   DASHBOARDS / "generate.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -127,7 +141,7 @@ class TestQueries:
         target's): a misspelt label would silently select or group nothing."""
         for name, d in committed.items():
             for title, expr in targets(d):
-                bad = unknown_labels(variable_query_expr(expr))
+                bad = unknown_labels(variable_query_expr(expr), with_cluster())
                 assert not bad, f"{name} {title!r}: unknown labels {sorted(bad)} in {expr}"
 
     def test_table_columns_are_labels_the_query_keeps(
@@ -137,7 +151,7 @@ class TestQueries:
                 for t in p.get("transformations", []):
                     if t["id"] == "organize":
                         (target,) = p["targets"]
-                        columns = set(t["options"]["indexByName"])
+                        columns = set(t["options"]["indexByName"]) - {"Value"}
                         kept = grouping_labels(target["expr"])
                         assert columns <= kept, f"{name} {p['title']!r}: {columns - kept}"
 
@@ -150,6 +164,25 @@ class TestQueries:
                 for sel in selectors(expr):
                     assert sel.matcher("namespace") == ("=~", "$namespace"), (
                         f"{name} {title!r}: {sel.name} ignores $namespace")
+                    assert sel.matcher(CLUSTER) == ("=~", "$cluster"), (
+                        f"{name} {title!r}: {sel.name} ignores $cluster")
+
+    def test_every_finding_panel_follows_tenant_and_hostname(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        """$tenant matches either side of a finding: the offender's tenant or the owner's."""
+        seen = 0
+        for name, d in committed.items():
+            for title, expr in targets(d):
+                sels = [s for s in selectors(expr)
+                        if s.name in ("gwwatch_finding_info", FIRST_SEEN)]
+                if not sels or title.startswith("$"):
+                    continue
+                seen += 1
+                assert all(s.matcher("hostname") == ("=~", "$hostname") for s in sels), title
+                sides = {label for s in sels for label in ("tenant", "other_tenant")
+                         if s.matcher(label) == ("=~", "$tenant")}
+                assert sides == {"tenant", "other_tenant"}, f"{name} {title!r}: {expr}"
+        assert seen >= 3
 
     def test_every_panel_uses_the_datasource_variable(
             self, committed: dict[str, dict[str, Any]]) -> None:
@@ -159,6 +192,13 @@ class TestQueries:
             assert variables["datasource"]["query"] == "prometheus"
             assert variables["namespace"]["datasource"]["uid"] == "${datasource}"
             assert variables["namespace"]["includeAll"] and variables["namespace"]["multi"]
+            cluster = variables["cluster"]
+            assert cluster["multi"] and cluster["includeAll"] and cluster["allValue"] == ".*"
+            assert cluster["query"] in (f"label_values(gwwatch_build_info, {CLUSTER})",
+                                        {"query": f"label_values(gwwatch_build_info, {CLUSTER})",
+                                         "refId": "PrometheusVariableQueryEditor-VariableQuery",
+                                         "qryType": 1})
+            assert cluster.get("hide", 0) == 0  # shown: the config names a cluster label
             for p in panels(d):
                 if p["type"] == "row":
                     continue
@@ -174,8 +214,12 @@ class TestQueries:
                   "gwwatch_attachments", "gwwatch_invalid_objects"}
         for name, d in committed.items():
             for title, expr in targets(d):
+                if title.startswith("$"):
+                    continue  # a variable lists label values: nothing is counted
                 if metric_names(expr) & engine:
                     assert "max by (" in expr, f"{name} {title!r}: {expr}"
+                if FIRST_SEEN in metric_names(expr):  # the earliest any replica saw it
+                    assert "min by (" in expr, f"{name} {title!r}: {expr}"
 
 
 class TestPanels:
@@ -188,14 +232,52 @@ class TestPanels:
         assert p["type"] == "table"
         (t,) = p["targets"]
         assert t["instant"] and t["format"] == "table"
-        (sel,) = selectors(t["expr"])
-        assert sel.name == "gwwatch_finding_info" and sel.matcher("kind") == ("=", "Hijack")
+        for sel in selectors(t["expr"]):
+            assert sel.name == FIRST_SEEN and sel.matcher("kind") == ("=", "Hijack")
         (org,) = p["transformations"]
         renamed = org["options"]["renameByName"]
         assert renamed["hostname"] == "Hostname"
         assert renamed["route"] == "Offender route" and renamed["other"] == "Victim route"
+        assert renamed[CLUSTER] == "Cluster"
         order = org["options"]["indexByName"]
         assert order["hostname"] < order["route"] < order["other"]
+
+    def test_each_active_hijack_says_since_when(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        """The value column is the first-seen time: seconds * 1000 shown as a date."""
+        p = self._by_title(committed["gwwatch-overview.json"])["Active hijacks"]
+        (t,) = p["targets"]
+        assert t["expr"].startswith("1000 * min by (")
+        (org,) = p["transformations"]
+        assert org["options"]["renameByName"]["Value"] == "First seen"
+        assert "Value" not in org["options"]["excludeByName"]
+        assert p["fieldConfig"]["defaults"]["unit"].startswith("dateTime")
+
+    @staticmethod
+    def _colour(panel: dict[str, Any], value: float) -> str:
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        colour = steps[0]["color"]
+        for s in steps[1:]:
+            if value >= s["value"]:
+                colour = s["color"]
+        return str(colour)
+
+    def test_leaders_is_green_only_at_exactly_one(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        p = self._by_title(committed["gwwatch-controller.json"])["Leaders"]
+        assert [self._colour(p, v) for v in (0, 1, 2, 3)] == ["red", "green", "red", "red"]
+
+    def test_warnings_never_turn_red(self, committed: dict[str, dict[str, Any]]) -> None:
+        by = self._by_title(committed["gwwatch-overview.json"])
+        assert {self._colour(by["Warnings"], v) for v in (0, 1, 50)} == {"green", "orange"}
+        assert self._colour(by["Critical findings"], 1) == "red"
+
+    def test_filters_tenant_and_hostname_exist(
+            self, committed: dict[str, dict[str, Any]]) -> None:
+        variables = {v["name"]: v for v in committed["gwwatch-overview.json"]["templating"]
+                     ["list"]}
+        for name in ("tenant", "hostname"):
+            assert variables[name]["multi"] and variables[name]["allValue"] == ".*"
 
     @pytest.mark.parametrize(("dashboard", "metric"), [
         ("gwwatch-overview.json", "gwwatch_findings"),
@@ -219,8 +301,8 @@ class TestPanels:
     def test_posture_findings_have_their_own_table(
             self, committed: dict[str, dict[str, Any]]) -> None:
         p = self._by_title(committed["gwwatch-overview.json"])["Posture findings"]
-        (sel,) = selectors(p["targets"][0]["expr"])
-        assert sel.matcher("kind") == ("=", "Posture")
+        for sel in selectors(p["targets"][0]["expr"]):
+            assert sel.matcher("kind") == ("=", "Posture")
 
     def test_panels_do_not_overlap(self, committed: dict[str, dict[str, Any]]) -> None:
         for name, d in committed.items():
@@ -232,6 +314,52 @@ class TestPanels:
                     for y in range(g["y"], g["y"] + g["h"]):
                         assert (x, y) not in cells, f"{name}: {p['title']!r} over {cells[x, y]!r}"
                         cells[x, y] = p["title"]
+
+
+class TestConfigMaps:
+    def test_sidecar_configmaps_and_chart_copies_are_generated(
+            self, generator: ModuleType) -> None:
+        for path, text in generator.files().items():
+            assert path.read_text() == text, (
+                f"{path.relative_to(ROOT)} is stale: run .venv/bin/python dashboards/generate.py")
+
+    def test_each_dashboard_is_a_sidecar_configmap(self, generator: ModuleType,
+                                                   committed: dict[str, dict[str, Any]]) -> None:
+        docs = list(yaml.safe_load_all(generator.CONFIGMAPS.read_text()))
+        assert len(docs) == len(committed)
+        for cm in docs:
+            assert cm["kind"] == "ConfigMap"
+            assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+            assert cm["metadata"]["annotations"]["grafana_folder"] == "gwwatch"
+            ((name, text),) = cm["data"].items()
+            assert json.loads(text) == committed[name]
+        kustomization = yaml.safe_load(
+            (generator.CONFIGMAPS.parent / "kustomization.yaml").read_text())
+        assert generator.CONFIGMAPS.name in kustomization["resources"]
+
+    def test_without_a_cluster_label_cluster_is_hidden_and_unused(
+            self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """alerts/config.yaml with clusterLabel "": $cluster is hidden, no query uses it."""
+        root = tmp_path / "repo"
+        (root / "alerts").mkdir(parents=True)
+        (root / "dashboards").mkdir()
+        (root / "alerts" / "config.yaml").write_text("clusterLabel: ''\n")
+        (root / "dashboards" / "generate.py").write_text(
+            (DASHBOARDS / "generate.py").read_text())
+        spec = importlib.util.spec_from_file_location("gwwatch_dashboards_nocluster",
+                                                      root / "dashboards" / "generate.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        assert module.CLUSTER == ""
+        for text in module.rendered().values():
+            d = json.loads(text)
+            variables = {v["name"]: v for v in d["templating"]["list"]}
+            assert variables["cluster"]["hide"] == 2
+            for title, expr in targets(d):
+                if title != "$cluster":
+                    assert "$cluster" not in expr, title
 
 
 class TestPromqlReader:
