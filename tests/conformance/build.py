@@ -695,6 +695,9 @@ def build(version: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
             excluded.append({"test": name, "source": test["source"], "reason": EXCLUDED[name]})
             continue
         cases.append(build_case(test, texts))
+    names = {t["shortName"] for t in raw["tests"]}
+    for name in sorted(set(EXCLUDED) - names):
+        raw["problems"].append(f"{name} is excluded but no longer a test in {version}")
     cases.sort(key=lambda c: (c["source"], c["test"]))
     excluded.sort(key=lambda c: c["test"])
     used = sorted({m for c in cases for m in c["manifests"]})
