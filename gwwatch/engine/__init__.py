@@ -1,9 +1,9 @@
 """The pure engine: Gateway API objects in, findings out. No I/O, no asyncio, no kr8s."""
 
-from gwwatch.engine.attachment import ParentStatus, Topology, attach
-from gwwatch.engine.findings import Diff, Finding, diff
+from gwwatch.engine.attachment import ParentStatus
+from gwwatch.engine.findings import Diff, Finding
 from gwwatch.engine.graph import ConflictGraph, analyse
-from gwwatch.engine.model import Invalid, ObjectRef, Parsed, Route, parse
+from gwwatch.engine.model import Invalid, ObjectRef, Parsed, parse
 from gwwatch.engine.ownership import Policy
 from gwwatch.engine.vocabulary import (
     FAIL_ON_CHOICES,
@@ -35,16 +35,12 @@ __all__ = [
     "Policy",
     "Protocol",
     "Reason",
-    "Route",
     "RouteKind",
     "RouteKindSpec",
     "Severity",
-    "Topology",
     "age_key",
     "analyse",
     "at_or_above",
-    "attach",
-    "diff",
     "parse",
     "readable_versions",
 ]

@@ -32,12 +32,10 @@ __all__ = [
     "NO_MATCHING_LISTENER_HOSTNAME",
     "NO_MATCHING_PARENT",
     "UNSUPPORTED_VALUE",
-    "Attached",
     "GatewayListeners",
     "ParentStatus",
     "Topology",
     "attach",
-    "effective_hostnames",
 ]
 
 ACCEPTED: Final = "Accepted"

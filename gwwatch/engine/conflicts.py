@@ -31,6 +31,7 @@ __all__ = [
     "hostname_posture",
     "listener_hijacks",
     "safe",
+    "unreachable_claims",
 ]
 
 _FIELD_LIMIT: Final = 256

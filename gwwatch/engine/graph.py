@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from gwwatch.engine import conflicts, hostnames, ownership
 from gwwatch.engine import explain as explaining
@@ -35,7 +34,7 @@ from gwwatch.engine.model import (
 from gwwatch.engine.precedence import Request
 from gwwatch.engine.vocabulary import Severity, age_key, route_kind_spec
 
-__all__ = ["Arena", "Claim", "ConflictGraph", "analyse"]
+__all__ = ["ConflictGraph", "analyse"]
 
 Arena = tuple[ObjectRef, int, str]  # (gateway, port, route kind)
 Slice = tuple[Arena, str]
@@ -218,25 +217,6 @@ class ConflictGraph:
         :func:`gwwatch.engine.explain.explain`)."""
         return explaining.explain(self, gateway=gateway, port=port, protocol=protocol,
                                   request=request, sni=sni)
-
-    # --- transitional: read-only views for callers not yet on the queries above (issue 10);
-    # they go once the runtime, the CLI and the tests have switched.
-
-    @property
-    def routes(self) -> Mapping[ObjectRef, Route]:
-        return MappingProxyType(self._routes)
-
-    @property
-    def status(self) -> Mapping[ObjectRef, tuple[ParentStatus, ...]]:
-        return MappingProxyType(self._status)
-
-    @property
-    def invalid(self) -> Mapping[ObjectRef, Invalid]:
-        return MappingProxyType(self._invalid)
-
-    @property
-    def topology(self) -> Topology:
-        return self._topology
 
     # --- changes ---------------------------------------------------------------------------
 

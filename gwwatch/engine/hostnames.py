@@ -1,4 +1,4 @@
-"""Hostnames as the Gateway API reads them (DESIGN.md section 3).
+"""Hostnames as the Gateway API reads them (docs/architecture.md, "Gateway API rules").
 
 A hostname here is a precise name (``api.example.com``), a wildcard (``*.example.com``: one *or
 more* labels in front of ``example.com``, never ``example.com`` itself), or ``ANY`` (``"*"``):
@@ -12,12 +12,14 @@ from typing import Final
 
 __all__ = [
     "ANY",
+    "base",
     "covering",
     "covers",
     "intersect",
     "is_valid",
     "is_wildcard",
     "matches",
+    "parents",
     "precise_length",
     "specificity",
 ]

@@ -17,17 +17,13 @@ from gwwatch.engine.vocabulary import (
     GROUP,
     HOSTNAME_KINDS,
     MATCH_KINDS,
-    ROUTE_KINDS,
     RouteKind,
     group_of,
     kinds_for_protocol,
     readable_versions,
 )
-from gwwatch.engine.vocabulary import GROUP as GATEWAY_GROUP
 
 __all__ = [
-    "GATEWAY_GROUP",
-    "ROUTE_KINDS",
     "Backend",
     "Gateway",
     "HeaderMatch",
@@ -42,12 +38,9 @@ __all__ = [
     "Parsed",
     "Route",
     "RouteRule",
-    "SelectorRequirement",
     "parse",
 ]
 
-# GATEWAY_GROUP and ROUTE_KINDS stay importable from here until the runtime imports them from
-# gwwatch.engine.vocabulary (issue 10).
 # Limits from the CRDs of the pinned release (v1.6.1): a longer list is malformed input.
 _MAX_LISTENERS: Final = 64
 _MAX_HOSTNAMES: Final = 16

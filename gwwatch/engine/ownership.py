@@ -1,4 +1,4 @@
-"""Tenants and who owns a hostname (DESIGN.md section 4).
+"""Tenants and who owns a hostname (docs/architecture.md, "Tenants and ownership").
 
 A tenant is a namespace, or the value of a tenant label shared by several namespaces. The owner
 of a hostname is decided by the first rule that applies:

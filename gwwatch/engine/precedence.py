@@ -19,11 +19,11 @@ from gwwatch.engine.model import HeaderMatch, Match, Route
 from gwwatch.engine.vocabulary import HOSTNAME_KINDS, MATCH_KINDS, RouteKind, age_key
 
 __all__ = [
-    "PROBE_SEGMENT",
     "Candidate",
     "Comparison",
     "Request",
     "applies",
+    "best_hostname",
     "compare",
     "contains",
     "involves_regex",
@@ -145,7 +145,7 @@ _PATH_RANK: Final = {"Exact": 0, "PathPrefix": 1, "RegularExpression": 2}
 
 
 def rank(c: Candidate) -> tuple[object, ...]:
-    """Sort key: ascending order is descending precedence (DESIGN.md section 3)."""
+    """Sort key: ascending order is descending precedence (the Gateway API's route precedence)."""
     host = (-hostnames.precise_length(c.hostname),
             -(0 if c.hostname == hostnames.ANY else len(c.hostname)))
     tail = (age_key(c.route.created, c.route.ref), c.rule, c.match_index)

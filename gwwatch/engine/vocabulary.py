@@ -172,11 +172,6 @@ class Severity(StrEnum):
     WARNING = "warning"
     INFO = "info"
 
-    @property
-    def rank(self) -> int:
-        """0 for the most severe."""
-        return _SEVERITY_RANK[self]
-
 
 _SEVERITY_RANK: Final[Mapping[str, int]] = MappingProxyType(
     {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2})

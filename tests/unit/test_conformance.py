@@ -11,10 +11,11 @@ becomes one test, named ``<ConformanceTest>/<group><index>``:
   ``404``/``connectionRejected`` is "no route", ``421`` is a misdirected HTTPS request (``--sni``);
 * ``listener``: a listener's AttachedRoutes count, from the same scan JSON;
 * ``listenerset``: a ListenerSet's Accepted state and a Gateway's attachedListenerSets count,
-  from the engine's Topology (scan has no output for them);
+  from the graph's listeners(gateway) (scan has no output for them);
 * ``status``: a listener's supportedKinds and the conditions the engine models (Accepted,
   Programmed and Conflicted from listener conflicts, ResolvedRefs from route kinds), also from
-  the Topology. Certificates are not modelled: expectations resting on them are strict xfails.
+  the graph's listeners. Certificates are not modelled: expectations resting on them are strict
+  xfails.
 
 Each case is its own world: the base ``manifests.yaml`` plus the case's files, analysed once.
 The corpus is in the repository, so every clone runs these offline. Where the hand-checked
@@ -103,7 +104,8 @@ def _analysed(test: str) -> tuple[ConflictGraph, dict[str, Any], list[str]]:
     paths = [str(CORPUS / "manifests" / m) for m in case["manifests"]]
     args = cli.build_parser().parse_args(["scan", *paths])
     graph, where = cli.load_graph(args)
-    assert not graph.invalid, f"{test}: objects the engine refused: {graph.invalid}"
+    refused = graph.invalid_objects()
+    assert not refused, f"{test}: objects the engine refused: {refused}"
     # Nothing the corpus holds may be skipped silently (as TCPRoute/UDPRoute v1 once were).
     declared = sorted(
         f"{src.obj['kind']} {src.obj['metadata']['namespace']}/{src.obj['metadata']['name']}"
@@ -112,7 +114,7 @@ def _analysed(test: str) -> tuple[ConflictGraph, dict[str, Any], list[str]]:
             "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
     )
     known = sorted(f"{ref.kind} {ref}" for ref in (
-        *graph.topology.gateways, *graph.topology.listener_sets, *graph.routes))
+        *graph.gateways(), *graph.listener_sets(), *graph.route_refs()))
     assert declared == known, f"{test}: objects the engine ignored: {set(declared) - set(known)}"
     return graph, render.scan_json(graph, where), paths
 
@@ -247,7 +249,7 @@ def test_listener_sets(test: str, expect: dict[str, Any]) -> None:
     """ListenerSet admission by its Gateway, and the Gateway's attachedListenerSets count."""
     graph, _, _ = _analysed(test)
     gw = ObjectRef("Gateway", expect["gateway"]["namespace"], expect["gateway"]["name"])
-    state = graph.topology.listeners(gw)
+    state = graph.listeners(gw)
     assert state is not None, f"{test}: Gateway {gw} unknown to the engine"
     if "count" in expect:
         accepted = sorted(str(ref) for ref, why in state.listener_sets.items()
@@ -269,16 +271,16 @@ def test_listener_sets(test: str, expect: dict[str, Any]) -> None:
 def _listener_state(graph: ConflictGraph, owner: ObjectRef, name: str) -> dict[str, Any]:
     """What the engine knows of one declared listener: its record, liveness and conflict."""
     if owner.kind == "Gateway":
-        gw_obj = graph.topology.gateways.get(owner)
+        gw_obj = graph.gateway(owner)
         declared = gw_obj.listeners if gw_obj is not None else ()
         gateway: ObjectRef | None = owner
     else:
-        ls = graph.topology.listener_sets.get(owner)
+        ls = graph.listener_set(owner)
         declared = ls.listeners if ls is not None else ()
         gateway = ls.parent if ls is not None else None
     listener = next((li for li in declared if li.name == name), None)
     assert listener is not None, f"listener {name} of {owner.kind} {owner} unknown to the engine"
-    state = graph.topology.listeners(gateway) if gateway is not None else None
+    state = graph.listeners(gateway) if gateway is not None else None
     live = state is not None and any(li is listener for li in state.live)
     conflict = state.conflicted.get((owner, name)) if state is not None else None
     return {"listener": listener, "live": live, "conflict": conflict}

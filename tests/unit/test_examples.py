@@ -22,8 +22,9 @@ from gwwatch import manifests
 from gwwatch.cli import main
 from gwwatch.engine import ConflictGraph, Policy, analyse, parse
 from gwwatch.engine.attachment import NOT_ALLOWED_BY_LISTENERS
-from gwwatch.engine.findings import CRITICAL, WARNING, Finding
+from gwwatch.engine.findings import Finding
 from gwwatch.engine.model import ObjectRef
+from gwwatch.engine.vocabulary import Severity
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HOST = "api.techresolve.com"
@@ -46,8 +47,8 @@ def kinds(graph: ConflictGraph, kind: str) -> list[Finding]:
 class TestTechresolve:
     def test_the_hijack(self) -> None:
         graph = load("techresolve")
-        assert not graph.invalid
-        (f,) = [f for f in graph.findings() if f.severity == CRITICAL]
+        assert not graph.invalid_objects()
+        (f,) = [f for f in graph.findings() if f.severity == Severity.CRITICAL]
         assert (f.kind, f.route, f.other, f.hostname) == ("Hijack", DASHBOARD, BILLING, HOST)
         assert (f.gateway, f.listener) == (PROD_GATEWAY, "https")
         assert "PathPrefix /v1/charge" in f.message
@@ -58,7 +59,7 @@ class TestTechresolve:
     def test_both_routes_attached(self) -> None:
         graph = load("techresolve")
         for ref in (BILLING, DASHBOARD):
-            (st,) = graph.status[ref]
+            (st,) = graph.parents_of(ref)
             assert st.accepted
             assert [(a.listener.name, a.hostnames) for a in st.attached] == [
                 ("https", (HOST,))]
@@ -73,17 +74,17 @@ class TestRemedies:
     def test_allowedroutes_selector(self) -> None:
         graph = load("remedy-allowedroutes-selector")
         assert not kinds(graph, "Hijack")
-        assert not [f for f in graph.findings() if f.severity == CRITICAL]
-        (billing,) = graph.status[BILLING]
+        assert not [f for f in graph.findings() if f.severity == Severity.CRITICAL]
+        (billing,) = graph.parents_of(BILLING)
         assert "api" in [a.listener.name for a in billing.attached]
-        (dash,) = graph.status[DASHBOARD]
+        (dash,) = graph.parents_of(DASHBOARD)
         assert dash.accepted and [a.listener.name for a in dash.attached] == ["https"]
         assert [f for f in graph.findings() if f.route == DASHBOARD and f.kind == "Shadowed"]
 
     def test_ownership_annotation(self) -> None:
         graph = load("remedy-ownership-annotation")
         (f,) = kinds(graph, "Hijack")
-        assert (f.severity, f.route, f.other) == (CRITICAL, DASHBOARD, BILLING)
+        assert (f.severity, f.route, f.other) == (Severity.CRITICAL, DASHBOARD, BILLING)
         assert "namespace annotation" in f.message
 
     def test_ownership_annotation_distrusted(self) -> None:
@@ -92,16 +93,16 @@ class TestRemedies:
         graph = load("remedy-ownership-annotation", Policy(trust_annotations=False))
         assert not kinds(graph, "Hijack")
         (f,) = kinds(graph, "SharedHostname")
-        assert (f.severity, f.route, f.other) == (WARNING, BILLING, DASHBOARD)
+        assert (f.severity, f.route, f.other) == (Severity.WARNING, BILLING, DASHBOARD)
 
     def test_per_tenant_gateway(self) -> None:
         graph = load("remedy-per-tenant-gateway")
         assert not kinds(graph, "Hijack")
-        to_billing, to_own = graph.status[DASHBOARD]
+        to_billing, to_own = graph.parents_of(DASHBOARD)
         assert (to_billing.accepted, to_billing.reason) == (False, NOT_ALLOWED_BY_LISTENERS)
         assert to_own.accepted
         (f,) = [f for f in graph.findings() if f.reason == "HostnameAcrossGateways"]
-        assert (f.kind, f.severity, f.hostname) == ("Posture", WARNING, HOST)
+        assert (f.kind, f.severity, f.hostname) == ("Posture", Severity.WARNING, HOST)
 
 
 @pytest.mark.parametrize(("name", "code"), [

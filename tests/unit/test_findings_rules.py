@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from gwwatch.engine import ConflictGraph, Policy
-from gwwatch.engine.findings import CRITICAL, INFO, WARNING, Finding, at_or_above, diff
+from gwwatch.engine.findings import Finding, diff
 from gwwatch.engine.model import ObjectRef
+from gwwatch.engine.vocabulary import Severity, at_or_above
 from tests.unit import builders as b
 
 HOST = "api.example.com"
@@ -65,7 +66,7 @@ class TestHijack:
     def test_longer_prefix(self) -> None:
         """The techresolve incident, in miniature."""
         f = only_hijack(b.scan(SHARED, owner_route(), taker_route()))
-        assert (f.severity, f.route, f.other, f.hostname) == (CRITICAL, TAKER, OWNER, HOST)
+        assert (f.severity, f.route, f.other, f.hostname) == (Severity.CRITICAL, TAKER, OWNER, HOST)
         assert (f.gateway, f.listener, f.reason) == (b.GW, "https", "HijacksTraffic")
         assert (f.tenant, f.other_tenant) == ("team-b", "team-a")
         assert f.request_space == "PathPrefix /v1/charge"
@@ -85,7 +86,7 @@ class TestHijack:
     def test_each_precedence_basis(self, taker_match: dict[str, Any], word: str) -> None:
         """Every HTTP step that can let a newer route win is a hijack of the owner's space."""
         f = only_hijack(b.scan(SHARED, owner_route(), taker_route(taker_match)))
-        assert (f.severity, f.route, f.other) == (CRITICAL, TAKER, OWNER)
+        assert (f.severity, f.route, f.other) == (Severity.CRITICAL, TAKER, OWNER)
         assert word in f.basis.lower()
         assert word in f.message.lower()
 
@@ -94,7 +95,8 @@ class TestHijack:
         ns = b.namespace("team-a", hostnames=HOST)
         f = only_hijack(b.scan(SHARED, ns, owner_route(created=b.ts(2)),
                                taker_route(b.match("/"), created=b.ts(1))))
-        assert (f.severity, f.route, f.other, f.basis) == (CRITICAL, TAKER, OWNER, "older route")
+        assert (f.severity, f.route, f.other, f.basis) == (
+            Severity.CRITICAL, TAKER, OWNER, "older route")
         assert "namespace annotation" in f.message
 
     def test_hostname_less_route_inherits_listener_hostname(self) -> None:
@@ -102,7 +104,7 @@ class TestHijack:
         equal to the owner's, and competes on path."""
         gw = b.gateway(listeners=[b.listener("api", hostname=HOST)])
         f = only_hijack(b.scan(gw, owner_route(), taker_route(hostnames=[])))
-        assert (f.severity, f.route, f.other, f.hostname) == (CRITICAL, TAKER, OWNER, HOST)
+        assert (f.severity, f.route, f.other, f.hostname) == (Severity.CRITICAL, TAKER, OWNER, HOST)
         assert f.basis == "longer path prefix"
 
     def test_hostname_less_route_says_hostname_precedence_is_a_choice(self) -> None:
@@ -117,7 +119,7 @@ class TestHijack:
         owner = owner_route(hostnames=["*.example.com"])
         taker = taker_route(b.match("/"), hostnames=["shop.example.com"])
         f = only_hijack(b.scan(SHARED, owner, taker))
-        assert (f.severity, f.route, f.other) == (CRITICAL, TAKER, OWNER)
+        assert (f.severity, f.route, f.other) == (Severity.CRITICAL, TAKER, OWNER)
         assert f.hostname == "shop.example.com"
         assert f.basis == "more specific hostname"
         assert "shop.example.com" in f.message and "*.example.com" in f.message
@@ -129,7 +131,7 @@ class TestHijack:
         taker = taker_route(b.match("/"), hostnames=["shop.example.com"], created=b.ts(1))
         f = only_hijack(b.scan(SHARED, ns, owner, taker))
         assert (f.severity, f.route, f.other, f.hostname) == (
-            CRITICAL, TAKER, OWNER, "shop.example.com")
+            Severity.CRITICAL, TAKER, OWNER, "shop.example.com")
 
     def test_one_intruder_does_not_hide_another(self) -> None:
         """Owner ``/``, intruders ``/v1`` and ``/v1/charge`` (two other tenants): both take
@@ -138,7 +140,8 @@ class TestHijack:
                              matches=[b.match("/v1/charge")])
         graph = b.scan(SHARED, owner_route(), taker_route(b.match("/v1")), third)
         assert {(f.route, f.other, f.severity) for f in hijacks(graph)} == {
-            (TAKER, OWNER, CRITICAL), (b.route_ref("ops", "team-c"), OWNER, CRITICAL)}
+            (TAKER, OWNER, Severity.CRITICAL),
+            (b.route_ref("ops", "team-c"), OWNER, Severity.CRITICAL)}
         assert not b.findings(graph, "SharedHostname")
 
     def test_owner_winning_is_no_hijack(self) -> None:
@@ -153,7 +156,7 @@ class TestHijack:
         objs = [SHARED, b.namespace("team-b", hostnames=HOST),
                 owner_route(created=b.ts(2)), taker_route(created=b.ts(1))]
         f = only_hijack(b.scan(*objs, policy=policy))
-        assert (f.severity, f.route, f.other) == (CRITICAL, TAKER, OWNER)
+        assert (f.severity, f.route, f.other) == (Severity.CRITICAL, TAKER, OWNER)
         assert "ownership file" in f.message
         assert not hijacks(b.scan(*objs))  # by the annotation team-b owns it
 
@@ -161,7 +164,7 @@ class TestHijack:
         objs = [SHARED, b.namespace("team-b", hostnames=HOST), owner_route(), taker_route()]
         assert not hijacks(b.scan(*objs))
         f = only_hijack(b.scan(*objs, policy=Policy(trust_annotations=False)))
-        assert (f.route, f.other, f.severity) == (TAKER, OWNER, CRITICAL)
+        assert (f.route, f.other, f.severity) == (TAKER, OWNER, Severity.CRITICAL)
 
     def test_conflicting_claims_have_no_victim(self) -> None:
         objs = [SHARED, b.namespace("team-a", hostnames=HOST),
@@ -230,7 +233,7 @@ class TestHijack:
                                                             kind="ListenerSet")])
         graph = b.scan(gw, owner_route(), ls, taker)
         f = only_hijack(graph)
-        assert (f.severity, f.route, f.other, f.hostname) == (CRITICAL, TAKER, OWNER, HOST)
+        assert (f.severity, f.route, f.other, f.hostname) == (Severity.CRITICAL, TAKER, OWNER, HOST)
         assert f.listener == "api"
         assert "listener" in f.basis
         for words in ("team-b/dash", "team-a/billing", HOST, "api", "https"):
@@ -243,7 +246,8 @@ class TestHijack:
             b.listener("api", hostname=HOST, from_="Selector", selector={"matchLabels": {
                 "kubernetes.io/metadata.name": "team-b"}})])
         f = only_hijack(b.scan(gw, owner_route(), taker_route(b.match("/v1"))))
-        assert (f.severity, f.route, f.other, f.listener) == (CRITICAL, TAKER, OWNER, "api")
+        assert (f.severity, f.route, f.other, f.listener) == (
+            Severity.CRITICAL, TAKER, OWNER, "api")
         assert "PathPrefix /v1" in f.message
 
     def test_more_specific_listener_takes_from_a_wildcard_route(self) -> None:
@@ -256,7 +260,7 @@ class TestHijack:
                             parents=[b.parent(section="shop")])
         f = only_hijack(b.scan(gw, owner, taker))
         assert (f.severity, f.route, f.other, f.hostname) == (
-            CRITICAL, TAKER, OWNER, "shop.example.com")
+            Severity.CRITICAL, TAKER, OWNER, "shop.example.com")
 
     def test_more_specific_listener_same_tenant_is_not_critical(self) -> None:
         gw = b.gateway(listeners=[b.listener("https", hostname="*.example.com"),
@@ -265,7 +269,7 @@ class TestHijack:
         graph = b.scan(gw, b.namespace("team-a", labels=label),
                        b.namespace("team-b", labels=label), owner_route(),
                        taker_route(b.match("/"), parents=[b.parent(section="api")]))
-        assert not [f for f in graph.findings() if f.severity == CRITICAL]
+        assert not [f for f in graph.findings() if f.severity == Severity.CRITICAL]
 
     def test_disjoint_on_the_more_specific_listener_is_no_hijack(self) -> None:
         """The owner's requests reach the other listener, but no route there accepts them."""
@@ -282,7 +286,7 @@ class TestHijack:
                              matches=[b.grpc_match("pkg.Billing", "Charge")])
         (f,) = hijacks(b.scan(SHARED, owner, taker))
         assert (f.severity, f.route, f.other) == (
-            CRITICAL, b.route_ref("dash", "team-b", "GRPCRoute"),
+            Severity.CRITICAL, b.route_ref("dash", "team-b", "GRPCRoute"),
             b.route_ref("billing", "team-a", "GRPCRoute"))
         assert "method" in f.basis
 
@@ -303,20 +307,20 @@ class TestSeverity:
         label = {"capsule.clastix.io/tenant": "acme"}
         graph = b.scan(SHARED, b.namespace("team-a", labels=label),
                        b.namespace("team-b", labels=label), owner_route(), taker_route())
-        assert not [f for f in graph.findings() if f.severity == CRITICAL]
+        assert not [f for f in graph.findings() if f.severity == Severity.CRITICAL]
         for f in hijacks(graph):
-            assert f.severity in (WARNING, INFO)
+            assert f.severity in (Severity.WARNING, Severity.INFO)
             assert f.tenant == f.other_tenant == "acme"
 
     def test_configured_tenant_label(self) -> None:
         label = {"example.io/tenant": "acme"}
         objs = [SHARED, b.namespace("team-a", labels=label),
                 b.namespace("team-b", labels=label), owner_route(), taker_route()]
-        assert only_hijack(b.scan(*objs)).severity == CRITICAL
+        assert only_hijack(b.scan(*objs)).severity == Severity.CRITICAL
         graph = b.scan(*objs, policy=Policy(tenant_label="example.io/tenant"))
-        assert not [f for f in graph.findings() if f.severity == CRITICAL]
+        assert not [f for f in graph.findings() if f.severity == Severity.CRITICAL]
 
-    @pytest.mark.parametrize("severity", [WARNING, INFO])
+    @pytest.mark.parametrize("severity", [Severity.WARNING, Severity.INFO])
     def test_intra_tenant_severity_is_configurable(self, severity: str) -> None:
         """The policy sets an intra-tenant Hijack's severity; cross-tenant stays critical."""
         label = {"capsule.clastix.io/tenant": "acme"}
@@ -326,34 +330,37 @@ class TestSeverity:
                       policy=policy)
         assert only_hijack(same).severity == severity
         assert only_hijack(b.scan(SHARED, owner_route(), taker_route(),
-                                  policy=policy)).severity == CRITICAL
+                                  policy=policy)).severity == Severity.CRITICAL
 
     def test_intra_tenant_severity_is_never_critical(self) -> None:
         with pytest.raises(ValueError, match="intra_tenant_severity"):
-            Policy(intra_tenant_severity=CRITICAL)
+            Policy(intra_tenant_severity=Severity.CRITICAL)
 
     def test_same_namespace_is_never_critical(self) -> None:
         graph = b.scan(SHARED, owner_route(), taker_route(ns="team-a"))
-        assert not [f for f in graph.findings() if f.severity == CRITICAL]
+        assert not [f for f in graph.findings() if f.severity == Severity.CRITICAL]
 
     def test_owner_sharing_lowers_to_warning(self) -> None:
         graph = b.scan(SHARED, b.namespace("team-a", shared_with="team-b"), owner_route(),
                        taker_route())
         f = only_hijack(graph)
-        assert (f.severity, f.route, f.other) == (WARNING, TAKER, OWNER)
+        assert (f.severity, f.route, f.other) == (Severity.WARNING, TAKER, OWNER)
         assert "shares" in f.message
 
     def test_offender_cannot_lower_its_own_hijack(self) -> None:
         """``shared-with`` on the offender's namespace does not make the owner share."""
         graph = b.scan(SHARED, b.namespace("team-b", shared_with="team-a"), owner_route(),
                        taker_route())
-        assert only_hijack(graph).severity == CRITICAL
+        assert only_hijack(graph).severity == Severity.CRITICAL
 
     @pytest.mark.parametrize(("severity", "threshold", "expected"), [
-        (CRITICAL, "critical", True), (WARNING, "critical", False), (INFO, "critical", False),
-        (CRITICAL, "warning", True), (WARNING, "warning", True), (INFO, "warning", False),
-        (CRITICAL, "info", True), (WARNING, "info", True), (INFO, "info", True),
-        (CRITICAL, "never", False), (INFO, "never", False),
+        (Severity.CRITICAL, "critical", True), (Severity.WARNING, "critical", False),
+        (Severity.INFO, "critical", False),
+        (Severity.CRITICAL, "warning", True), (Severity.WARNING, "warning", True),
+        (Severity.INFO, "warning", False),
+        (Severity.CRITICAL, "info", True), (Severity.WARNING, "info", True),
+        (Severity.INFO, "info", True),
+        (Severity.CRITICAL, "never", False), (Severity.INFO, "never", False),
     ])
     def test_at_or_above(self, severity: str, threshold: str, expected: bool) -> None:
         assert at_or_above(severity, threshold) is expected
@@ -375,7 +382,7 @@ class TestSharedHostname:
         graph = b.scan(SHARED, owner_route(owner_match), taker_route(taker_match))
         assert not hijacks(graph)
         (f,) = b.findings(graph, "SharedHostname")
-        assert (f.severity, f.route, f.other, f.hostname) == (WARNING, TAKER, OWNER, HOST)
+        assert (f.severity, f.route, f.other, f.hostname) == (Severity.WARNING, TAKER, OWNER, HOST)
         assert "team-b/dash" in f.message and "team-a/billing" in f.message
 
     def test_sharing_opt_in_silences(self) -> None:
@@ -397,7 +404,7 @@ class TestShadowed:
     def test_equal_match_newer_route(self) -> None:
         graph = b.scan(SHARED, owner_route(), taker_route(b.match("/")))
         (f,) = about(graph, TAKER, "Shadowed")
-        assert (f.other, f.severity, f.basis) == (OWNER, WARNING, "older route")
+        assert (f.other, f.severity, f.basis) == (OWNER, Severity.WARNING, "older route")
         assert "team-a/billing" in f.message and "older route" in f.message
 
     def test_same_age_alphabetical(self) -> None:
@@ -410,7 +417,7 @@ class TestShadowed:
     def test_same_tenant_is_info(self) -> None:
         graph = b.scan(SHARED, owner_route(), taker_route(b.match("/"), ns="team-a"))
         (f,) = about(graph, b.route_ref("dash", "team-a"), "Shadowed")
-        assert f.severity == INFO
+        assert f.severity == Severity.INFO
 
     def test_hostname_precedence_uses_the_intersected_hostname(self) -> None:
         """``*.com`` on a ``*.example.com`` listener gets ``*.example.com``, ties with a route on
@@ -480,12 +487,12 @@ class TestPosture:
         gw = b.gateway(listeners=[b.listener("open"), b.listener("closed", port=81,
                                                                     from_="Same")])
         (f,) = b.findings(b.scan(gw), "Posture", reason="OpenListenerWithoutHostname")
-        assert (f.severity, f.listener, f.gateway) == (WARNING, "open", b.GW)
+        assert (f.severity, f.listener, f.gateway) == (Severity.WARNING, "open", b.GW)
 
     def test_shared_open_listener(self) -> None:
         graph = b.scan(SHARED, owner_route(b.match("/billing")), taker_route(b.match("/x")))
         (f,) = b.findings(graph, "Posture", reason="SharedOpenListener")
-        assert (f.severity, f.listener) == (INFO, "https")
+        assert (f.severity, f.listener) == (Severity.INFO, "https")
         one = b.scan(SHARED, owner_route())
         assert not b.findings(one, "Posture", reason="SharedOpenListener")
 
@@ -508,7 +515,7 @@ class TestPosture:
                        b.http_route("r", "team-b", hostnames=[HOST], parents=[{"name": "gw"}]))
         assert not hijacks(graph)
         (f,) = b.findings(graph, "Posture", reason="HostnameAcrossGateways")
-        assert (f.severity, f.hostname) == (WARNING, HOST)
+        assert (f.severity, f.hostname) == (Severity.WARNING, HOST)
         assert "team-a" in f.message and "team-b" in f.message
 
 
@@ -532,8 +539,8 @@ class TestRobustness:
     ])
     def test_invalid_does_not_stop_analysis(self, bad: object) -> None:
         graph = b.scan(SHARED, bad, owner_route(), taker_route())
-        assert only_hijack(graph).severity == CRITICAL
-        (inv,) = graph.invalid.values()
+        assert only_hijack(graph).severity == Severity.CRITICAL
+        (inv,) = graph.invalid_objects()
         assert inv.reason
 
     def test_finding_identity_and_diff(self) -> None:
