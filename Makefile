@@ -20,9 +20,10 @@ venv: $(STAMP)
 demo: $(STAMP) controlplane
 	$(PY) -m examples.techresolve.demo $(DEMO_ARGS)
 
-## The same finding offline, no control plane needed: scan the shipped examples.
+## The same finding offline, no control plane needed: scan the incident's manifests (each
+## examples/ folder is a world of its own: they reuse names, so scan them one at a time).
 demo-scan: $(STAMP)
-	$(PY) -m gwwatch scan examples/ --fail-on never
+	$(PY) -m gwwatch scan examples/techresolve --fail-on never
 
 ## Builds (or reuses) the test control plane, then runs every test: lint, types, unit, tools,
 ## pypi, integration, e2e (tests/README.md says what each folder needs).

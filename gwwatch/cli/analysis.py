@@ -4,20 +4,25 @@ the graph they describe."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gwwatch import manifests
 from gwwatch.cli.exits import UsageError
+from gwwatch.cli.render import escape
 from gwwatch.engine import ConflictGraph, ObjectRef, Policy, analyse, parse
 from gwwatch.engine.model import Invalid, NamespaceInfo, Parsed
-from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL, INTRA_TENANT_SEVERITIES
+from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
+from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES, readable_versions
 
-__all__ = ["add_input_options", "add_output_option", "load_graph", "policy_from"]
+__all__ = ["add_input_options", "add_output_option", "load_graph", "note_name_order",
+           "policy_from"]
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
     """The manifests and the policy they are read under."""
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="manifest files or directories (*.yaml, *.yml, *.json, recursively)")
+                   help="manifest files or directories (*.yaml, *.yml, *.json, recursively); "
+                        "- reads standard input (e.g. kubectl kustomize DIR | gwwatch scan -)")
     p.add_argument("--tenant-label", default=DEFAULT_TENANT_LABEL, metavar="KEY",
                    help="Namespace label whose value names the tenant; namespaces without it "
                         "are their own tenant (default: %(default)s; '' = namespace only)")
@@ -46,9 +51,15 @@ def policy_from(args: argparse.Namespace) -> Policy:
                   ownership=ownership)
 
 
+def _kind_read(kind: str) -> bool:
+    """A Gateway API kind the engine reads (a Namespace alone is no Gateway API object)."""
+    return kind != "Namespace" and bool(readable_versions(kind))
+
+
 def load_graph(args: argparse.Namespace) -> tuple[ConflictGraph, dict[ObjectRef, str]]:
     """Parse the manifests named in ``args`` and analyse them from scratch; also where each
-    object came from (``file:line``)."""
+    object came from (``file:line``). The same object twice, or no Gateway API object at all,
+    is a :class:`UsageError`."""
     policy = policy_from(args)
     try:
         sources = manifests.load(args.paths)
@@ -56,15 +67,43 @@ def load_graph(args: argparse.Namespace) -> tuple[ConflictGraph, dict[ObjectRef,
         raise UsageError(str(exc)) from exc
     parsed: list[Parsed] = []
     where: dict[ObjectRef, str] = {}
+    found = False
     for src in sources:
         obj = parse(src.obj, source=src.where)
         if obj is None:
             continue
         if isinstance(obj, Invalid):
-            where[ObjectRef(obj.kind, obj.namespace, obj.name)] = src.where
+            ref = ObjectRef(obj.kind, obj.namespace, obj.name)
         elif isinstance(obj, NamespaceInfo):
-            where[ObjectRef("Namespace", "", obj.name)] = src.where
+            ref = ObjectRef("Namespace", "", obj.name)
         else:
-            where[obj.ref] = src.where
+            ref = obj.ref
+        found = found or _kind_read(ref.kind)
+        if ref.name and ref in where:
+            name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+            raise UsageError(f"{escape(ref.kind)} {escape(name)} is in the input twice, at "
+                             f"{escape(where[ref])} and {escape(src.where)}")
+        where.setdefault(ref, src.where)
         parsed.append(obj)
+    if not found:
+        raise UsageError(f"no Gateway API object (Gateway, ListenerSet or route) in "
+                         f"{' '.join(args.paths)}")
     return analyse(parsed, policy), where
+
+
+def note_name_order(graph: ConflictGraph) -> None:
+    """Say once, on stderr, when a finding's two routes were ordered by name rather than by
+    age (manifests that never reached an API server carry no creationTimestamp)."""
+    for f in graph.findings():
+        if f.route is None or f.other is None:
+            continue
+        routes = (graph.route(f.route), graph.route(f.other))
+        if all(r is not None and r.created for r in routes):
+            continue
+        owner = graph.owner(f.hostname)
+        if owner is not None and owner.rule != "oldest route":
+            continue
+        print("gwwatch: note: routes without creationTimestamp count as older in "
+              "namespace/name order, so who owns a hostname may follow names; name the owners "
+              "with --ownership FILE (tenant -> [hostnames]) to make it exact", file=sys.stderr)
+        return

@@ -56,7 +56,7 @@ def add_parser(sub: Any) -> None:
     proto.add_argument("--tcp", action="store_true", help="a TCP connection (TCPRoute)")
     proto.add_argument("--udp", action="store_true", help="a UDP datagram (UDPRoute)")
     analysis.add_output_option(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, command_parser=p)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import structlog
 
 from gwwatch import logs
 from gwwatch.cli.exits import ExitCode
-from gwwatch.engine.ownership import INTRA_TENANT_SEVERITIES
+from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES
 from gwwatch.runtime import errors
 from gwwatch.settings import Settings
 
@@ -66,7 +66,7 @@ def add_parser(sub: Any) -> None:
                     "Every flag overrides its GWWATCH_* environment variable.")
     for flag, dest, kwargs in _FLAGS:
         p.add_argument(flag, dest=dest, default=None, **kwargs)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, command_parser=p)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -8,12 +8,9 @@ from typing import Any
 
 from gwwatch.cli import analysis, render
 from gwwatch.cli.exits import ExitCode
-from gwwatch.engine import at_or_above
-from gwwatch.engine.findings import SEVERITIES
+from gwwatch.engine.vocabulary import FAIL_ON_CHOICES, at_or_above
 
 __all__ = ["add_parser", "run"]
-
-FAIL_ON_CHOICES = (*SEVERITIES, "never")
 
 
 def add_parser(sub: Any) -> None:
@@ -25,11 +22,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--fail-on", choices=FAIL_ON_CHOICES, default="critical",
                    help="exit 1 when a finding is at or above this severity "
                         "(default: %(default)s)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, command_parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
     graph, where = analysis.load_graph(args)
+    analysis.note_name_order(graph)
     if args.output == "json":
         sys.stdout.write(render.json_text(render.scan_json(graph, where)))
     else:

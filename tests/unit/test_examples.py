@@ -121,3 +121,19 @@ def test_every_example_is_covered() -> None:
     dirs = {p.name for p in EXAMPLES.iterdir() if p.is_dir()}
     assert dirs == {"techresolve", "remedy-allowedroutes-selector",
                     "remedy-ownership-annotation", "remedy-per-tenant-gateway"}
+
+
+def test_make_demo_scan(capsys: pytest.CaptureFixture[str]) -> None:
+    """``make demo-scan`` runs a scan that works: the critical Hijack, exit 0 (--fail-on
+    never). The folders reuse names, so ``examples/`` as a whole is refused (exit 2)."""
+    makefile = (EXAMPLES.parent / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ndemo-scan:", 1)[1].splitlines()[1]
+    argv = recipe.split("-m gwwatch", 1)[1].split()
+    assert argv[0] == "scan"
+    code = main([a if a.startswith("-") else str(EXAMPLES.parent / a) if "/" in a else a
+                 for a in argv])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "CRITICAL" in out and "Hijack" in out
+    assert main(["scan", str(EXAMPLES)]) == 2
+    assert "is in the input twice" in capsys.readouterr().err

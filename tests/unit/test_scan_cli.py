@@ -41,6 +41,12 @@ def write(path: Path, *docs: object) -> Path:
     return path
 
 
+def starts(path: Path) -> list[int]:
+    """The line each YAML document of ``path`` starts on."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [1] + [n + 2 for n, line in enumerate(lines) if line == "---"]
+
+
 def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
     code = main(["scan", *map(str, args)])
     out, err = capsys.readouterr()
@@ -213,11 +219,13 @@ class TestInputs:
         assert [r["name"] for r in doc["routes"]] == ["site"]
 
     def test_empty_documents(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Nothing to analyse is an error: a CI job pointed at the wrong path must not pass."""
         path = tmp_path / "m.yaml"
         path.write_text("---\n---\n# nothing\n", encoding="utf-8")
-        code, out, _ = scan(capsys, path)
-        assert code == 0
-        assert "No findings" in out
+        code, out, err = scan(capsys, path)
+        assert (code, out) == (2, "")
+        assert err == ("gwwatch: error: no Gateway API object (Gateway, ListenerSet or route) "
+                       f"in {path}\n")
 
 
 class TestOptions:
@@ -519,3 +527,106 @@ def unprivileged(call: Any) -> tuple[int, str, str]:
     os.waitpid(pid, 0)
     code, out, err = json.loads(data)
     return int(code), str(out), str(err)
+
+
+class TestPipelineInputs:
+    def test_stdin(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+        """``-`` reads a stream: ``kubectl kustomize overlay | gwwatch scan -``."""
+        import io
+        text = yaml.safe_dump_all([GATEWAY, OWNER, TAKER]).encode()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+        code, doc = scan_json(capsys, "-")
+        assert code == 1
+        assert all(r["source"].startswith("<stdin>:") for r in doc["routes"])
+        (hijack,) = [f for f in doc["findings"] if f["kind"] == "Hijack"]
+        assert hijack["route"]["name"] == "dash"
+
+    def test_process_substitution(self, tmp_path: Path) -> None:
+        """A pipe named as a path (``<(...)``, ``/dev/stdin``) is read like a file."""
+        text = yaml.safe_dump_all([GATEWAY, OWNER, TAKER])
+        proc = subprocess.run([sys.executable, "-m", "gwwatch", "scan", "/dev/stdin"],
+                              input=text, capture_output=True, text=True, cwd=REPO,
+                              timeout=60, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert "CRITICAL" in proc.stdout
+
+    @pytest.mark.parametrize("name", ["kustomization.yaml", "kustomization.yml", "Kustomization"])
+    def test_kustomize_directory_is_refused(self, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str],
+                                            name: str) -> None:
+        """An overlay's files are patches, not objects: taking them for the route hid the
+        hijack. Render it first."""
+        overlay = tmp_path / "overlays" / "prod"
+        write(tmp_path / "base" / "routes.yaml", GATEWAY, OWNER, TAKER)
+        write(overlay / name, {"resources": ["../../base"]})
+        code, out, err = scan(capsys, tmp_path)
+        assert (code, out) == (2, "")
+        assert one_error_line(err, overlay).endswith(
+            f"run `kubectl kustomize {overlay} | gwwatch scan -`")
+        code, _, err = scan(capsys, overlay / name)
+        assert code == 2 and f"kubectl kustomize {overlay} |" in err
+
+    def test_same_object_twice(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Last one wins would make argument order decide the verdict: name both places."""
+        first = write(tmp_path / "a.yaml", GATEWAY, OWNER, TAKER)
+        changed = dict(TAKER, spec={**TAKER["spec"], "hostnames": ["other.example.com"]})
+        second = write(tmp_path / "b.yaml", QUIET_ROUTE, changed)
+        code, out, err = scan(capsys, first, second)
+        assert (code, out) == (2, "")
+        assert one_error_line(err).endswith(
+            f"HTTPRoute team-b/dash is in the input twice, at {first}:{starts(first)[2]} and "
+            f"{second}:{starts(second)[1]}")
+
+    def test_one_path_named_twice_is_read_once(self, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+        path = write(tmp_path / "m.yaml", GATEWAY, OWNER, TAKER)
+        assert scan(capsys, path, path, tmp_path)[0] == 1
+
+    @pytest.mark.parametrize("objs", [
+        pytest.param((), id="empty"),
+        pytest.param(({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},),
+                     id="unrelated"),
+        pytest.param((b.namespace("team-a"),), id="namespaces-only"),
+    ])
+    def test_no_gateway_api_object(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   objs: tuple[object, ...]) -> None:
+        (tmp_path / "d").mkdir()
+        if objs:
+            write(tmp_path / "d" / "m.yaml", *objs)
+        code, out, err = scan(capsys, tmp_path / "d")
+        assert (code, out) == (2, "")
+        assert "no Gateway API object" in one_error_line(err, tmp_path / "d")
+
+    def test_name_order_note(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without timestamps the older route is the first by namespace/name: said once, with
+        how to make it exact; not said when timestamps or the ownership file decide."""
+        untimed = [dict(r, metadata={k: v for k, v in r["metadata"].items()
+                                     if k != "creationTimestamp"})
+                   for r in (OWNER, TAKER, dict(TAKER, metadata={**TAKER["metadata"],
+                                                                  "name": "dash2"}))]
+        path = write(tmp_path / "m.yaml", GATEWAY, *untimed)
+        code, _, err = scan(capsys, path)
+        assert code == 1
+        assert err.count("gwwatch: note: ") == 1 and "--ownership FILE" in err
+        assert "namespace/name order" in err
+        assert scan(capsys, write(tmp_path / "t.yaml", GATEWAY, OWNER, TAKER))[2] == ""
+        own = tmp_path / "owners.yaml"
+        own.write_text(f"team-a: [{HOST}]\n", encoding="utf-8")
+        assert scan(capsys, "--ownership", own, path)[2] == ""
+
+    def test_plurals(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        gw = b.gateway(listeners=[b.listener("open")])
+        _, out, _ = scan(capsys, write(tmp_path / "m.yaml", gw, QUIET_ROUTE))
+        assert out.endswith("\n1 route, 1 finding (0 critical, 1 warning, 0 info), "
+                            "0 invalid objects\n")
+
+    def test_unknown_flag_prints_the_commands_usage(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as exc:
+            main(["scan", "--fail-on-warning", str(tmp_path)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: gwwatch scan ")
+        assert err.rstrip().endswith("gwwatch scan: error: unrecognized arguments: "
+                                     "--fail-on-warning")
