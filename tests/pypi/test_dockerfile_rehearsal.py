@@ -131,4 +131,9 @@ def test_builder_stage_rehearsal(
     assert imports.returncode == 0, imports.stderr[-3000:]
     assert sorted(str(p) for p in venv.rglob("*")) == before, "running gwwatch wrote to /opt"
     # Bytecode was compiled at install time, so a read-only root costs no start-up time.
-    assert any((venv / "lib").rglob("gwwatch/__pycache__/cli.*.pyc"))
+    (package,) = (venv / "lib").glob("python*/site-packages/gwwatch")
+    sources = list(package.rglob("*.py"))
+    assert sources
+    uncompiled = [str(p.relative_to(package)) for p in sources
+                  if not any((p.parent / "__pycache__").glob(f"{p.stem}.*.pyc"))]
+    assert uncompiled == [], "modules without bytecode in the image"
