@@ -39,7 +39,7 @@ from prometheus_client.registry import Collector
 
 from gwwatch import __version__
 from gwwatch.engine import Finding
-from gwwatch.engine.findings import KINDS, SEVERITIES
+from gwwatch.engine.vocabulary import ROUTE_KINDS, FindingKind, Severity
 
 __all__ = ["EVENT_RESULTS", "STATUS_RESULTS", "Metrics", "Snapshot"]
 
@@ -49,16 +49,15 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 STATUS_RESULTS: Final = ("updated", "conflict", "invalid", "forbidden", "error")
 EVENT_RESULTS: Final = ("created", "updated", "skipped", "error", "dropped")
-# Reconciles are cheap (one object through the incremental graph): most take well under 10 ms.
 # Admission: every label value known in advance (initialised to 0 when the webhook is on).
-ADMISSION_KINDS: Final = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
-                          "ListenerSet", "Gateway", "other")
+ADMISSION_KINDS: Final = (*map(str, ROUTE_KINDS), "ListenerSet", "Gateway", "other")
 ADMISSION_OPERATIONS: Final = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 ADMISSION_DECISIONS: Final = ("allowed", "warned", "denied", "unchecked")
 ADMISSION_ERRORS: Final = ("malformed", "too_large", "internal")
 # A decision is one what-if on the incremental graph: well under 5 ms even at 100k routes.
 _ADMISSION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                              1.0)
+# Reconciles are cheap (one object through the incremental graph): most take well under 10 ms.
 _RECONCILE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                              1.0, 2.5)
 _LABEL_LIMIT: Final = 253
@@ -108,7 +107,7 @@ class _SnapshotCollector(Collector):
         by_kind = GaugeMetricFamily(
             "gwwatch_findings", "Current findings by kind and severity.",
             labels=("kind", "severity"))
-        counts = {(k, s): 0 for k in KINDS for s in SEVERITIES}
+        counts = {(str(k), str(s)): 0 for k in FindingKind for s in Severity}
         for f in snap.findings:
             counts[(f.kind, f.severity)] = counts.get((f.kind, f.severity), 0) + 1
         for (k, s), n in sorted(counts.items()):

@@ -18,6 +18,7 @@ from gwwatch.runtime.app import App
 from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.informers import Informers
 from gwwatch.runtime.resources import Resource
+from gwwatch.runtime.tasks import keep_running, until_first_returns
 from gwwatch.settings import Settings
 from tests.unit.runtime_fakes import FakeKube
 
@@ -150,6 +151,74 @@ class TestKindsComeAndGo:
         app = App(Settings(leader_election=False, metrics_port=0), discovery({}, "v1"))
         ok, why = app.readiness()
         assert not ok and "initial sync" in why
+
+
+class TestInitialSync:
+    async def test_waits_for_every_reflector_and_not_for_a_kind_that_went(self) -> None:
+        """Namespaces list at once; HTTPRoutes never do (their list fails): not synced until
+        the HTTPRoute kind goes, and then synced without it."""
+        inner = discovery({}, "v1")
+
+        def handle(method: str, path: str, params: Any, body: Any) -> Mapping[str, Any]:
+            if path == "/api/v1/namespaces":
+                return {"items": [], "metadata": {"resourceVersion": "1"}}
+            return inner.handler(method, path, params, body)
+
+        app = App(Settings(leader_election=False, metrics_port=0), FakeKube(handle))
+        routes = Resource("HTTPRoute", GROUP, "v1", "httproutes", True)
+        async with informing(app) as informers:
+            informers.reconcile({"HTTPRoute": routes})
+            synced = asyncio.create_task(informers.wait_synced())
+            async with asyncio.timeout(5):
+                while informers.pending() != ["HTTPRoute"]:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            assert not synced.done()
+            ok, why = app.readiness()
+            assert not ok and why.endswith("HTTPRoute")
+            informers.stop("HTTPRoute")
+            async with asyncio.timeout(5):
+                await synced
+            assert informers.pending() == []
+
+
+class TestTasks:
+    async def test_until_first_returns_cancels_the_others(self) -> None:
+        cancelled = asyncio.Event()
+
+        async def forever() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cancelled.set()
+
+        async with asyncio.timeout(5):
+            await until_first_returns(forever(), asyncio.sleep(0))
+        assert cancelled.is_set()
+
+    async def test_until_first_returns_raises_the_error_itself(self) -> None:
+        async def broken() -> None:
+            raise KeyError("a bug")
+
+        with pytest.raises(KeyError):
+            await until_first_returns(asyncio.Event().wait(), broken())  # type: ignore[arg-type]
+
+    async def test_keep_running_restarts_a_crashed_loop_until_cancelled(self) -> None:
+        runs = 0
+
+        async def crashing() -> None:
+            nonlocal runs
+            runs += 1
+            raise RuntimeError("a bug")
+
+        task = asyncio.create_task(keep_running(
+            "t", crashing, backoff=lambda: Backoff(initial=0.001, maximum=0.001, jitter=0.0)))
+        async with asyncio.timeout(5):
+            while runs < 3:
+                await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 class TestRunCommand:

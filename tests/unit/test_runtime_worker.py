@@ -135,6 +135,31 @@ class TestGraphWorker:
         assert not w.process(key)
         assert failed == ["Namespace"]
 
+    def test_engine_exception_in_a_batch_loses_only_the_failing_object(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The batch is applied again one object at a time: the others' findings are reported
+        as if the failing object had never come (here the offender: no hijack)."""
+        w = World()
+        failed: list[str] = []
+        w.worker.on_failed = failed.append
+        keys = [w.put(o) for o in example_objects()]
+        upsert = w.worker.graph.upsert
+
+        def flaky(obj: Any) -> Diff:
+            if obj is w.worker.parsed.get(OFFENDER):
+                raise RuntimeError("engine bug")
+            return upsert(obj)
+
+        monkeypatch.setattr(w.worker.graph, "upsert", flaky)
+        d = w.process(*keys)
+        assert failed == ["HTTPRoute"]
+        clean = World()
+        expected = clean.process(*[clean.put(o) for o in example_objects()
+                                   if o["metadata"]["name"] != OFFENDER.name])
+        assert {f.identity for f in d.added} == {f.identity for f in expected.added}
+        assert w.worker.findings() == clean.worker.findings()
+        assert not [f for f in d.added if f.kind == "Hijack"]
+
     def test_ownership_configmap_changes_the_owner(self) -> None:
         """Platform claims give api.techresolve.com to staging: the hijack flips sides."""
         w = World()
