@@ -33,6 +33,7 @@ from gwwatch.engine import ObjectRef, Policy
 from gwwatch.engine.vocabulary import ROUTE_KINDS
 from gwwatch.metrics import Metrics
 from gwwatch.runtime import events
+from gwwatch.runtime.admission import webhook_for
 from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.informers import Informers, Watch
 from gwwatch.runtime.kube import Kube
@@ -105,6 +106,11 @@ class App:
                 on_change=self.metrics.leading)
         self.synced = asyncio.Event()
         self.active = False  # leading and synced: status and Events are written
+        # The admission webhook (when GWWATCH_WEBHOOK_PORT is set): every replica answers.
+        self.webhook = webhook_for(
+            settings, graph=lambda: self.worker.graph, synced=self.synced.is_set,
+            settled=lambda: self.worker.idle.is_set() and not len(self.objects),
+            read_cached=self.informers.cached, metrics=self.metrics)
 
     # --- the whole program -------------------------------------------------------------------
 
@@ -119,6 +125,9 @@ class App:
                 tg.create_task(self.worker.run(), name="graph")
                 tg.create_task(self.informers.run(), name="informers")
                 tg.create_task(self._await_sync(), name="sync")
+                if self.webhook is not None:
+                    tg.create_task(keep_running("webhook", self.webhook.serve,
+                                                backoff=self.crash_backoff), name="webhook")
                 if self.elector is not None:
                     elector = self.elector
                     tg.create_task(keep_running(
