@@ -108,14 +108,10 @@ def _leaf(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def generate(directory: Path) -> PKIFiles:
-    """Write a fresh CA, serving/admin certificates and SA signing keys into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+def _ca(ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name) -> x509.Certificate:
+    """A self-signed CA certificate that signs leaves only (path length 0)."""
     now = dt.datetime.now(dt.UTC)
-
-    ca_key = _key()
-    ca_name = _name("gwwatch-test-ca")
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -133,6 +129,14 @@ def generate(directory: Path) -> PKIFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def generate(directory: Path) -> PKIFiles:
+    """Write a fresh CA, serving/admin certificates and SA signing keys into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name("gwwatch-test-ca")
+    ca = _ca(ca_key, ca_name)
 
     serving_key = _key()
     serving = _leaf(
@@ -177,3 +181,40 @@ def generate(directory: Path) -> PKIFiles:
         ),
         sa_private_key=_write(directory / "sa.key", _key_pem(sa_key)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ServingFiles:
+    """A serving certificate for 127.0.0.1/localhost and the CA that signed it (PEM paths)."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+    @property
+    def ca_bundle(self) -> bytes:
+        return self.ca_cert.read_bytes()
+
+
+def serving(directory: Path, *, name: str = "webhook", ca: str | None = None) -> ServingFiles:
+    """Write a fresh CA (``<ca or name>-ca.crt``) and a serving certificate signed by it
+    (``<name>.crt``/``<name>.key``) for a local TLS server the API server calls, such as an
+    admission webhook registered by URL. Writing again under the same ``name`` replaces the
+    files (a rotation); the key is written first, then the certificate, each atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name(f"gwwatch-test-{ca or name}-ca")
+    ca_cert = _ca(ca_key, ca_name)
+    key = _key()
+    leaf = _leaf(ca_key=ca_key, ca_name=ca_name, subject=_name(name), key=key,
+                 usage=ExtendedKeyUsageOID.SERVER_AUTH,
+                 san=[x509.DNSName("localhost"),
+                      x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    out = ServingFiles(directory / f"{ca or name}-ca.crt", directory / f"{name}.crt",
+                       directory / f"{name}.key")
+    for path, data, mode in ((out.ca_cert, _cert_pem(ca_cert), 0o644),
+                             (out.key, _key_pem(key), 0o600),
+                             (out.cert, _cert_pem(leaf), 0o644)):
+        tmp = _write(path.with_name(path.name + ".tmp"), data, mode)
+        tmp.replace(path)
+    return out
