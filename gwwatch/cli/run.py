@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import pydantic
 import structlog
+import yaml
 
 from gwwatch import logs
+from gwwatch.cli import render
 from gwwatch.cli.exits import ExitCode
 from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES
 from gwwatch.runtime import errors
@@ -69,14 +73,91 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run, command_parser=p)
 
 
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {dest: getattr(args, dest) for _, dest, _ in _FLAGS
+            if getattr(args, dest, None) is not None}
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Environment first, then every flag that was given."""
-    given = {dest: getattr(args, dest) for _, dest, _ in _FLAGS
-             if getattr(args, dest, None) is not None}
-    return Settings(**given)
+    return Settings(**_given(args))
 
 
-async def _main(settings: Settings) -> int:
+_FLAG_OF: Final = {dest: flag for flag, dest, _ in _FLAGS}
+
+
+def _source(field: str, given: Mapping[str, Any], value: object) -> str:
+    """``--flag=value`` or ``GWWATCH_VAR=value``: where the user wrote it."""
+    name = _FLAG_OF[field] if field in given else f"GWWATCH_{field.upper()}"
+    return f"{name}={render.escape(value)}"
+
+
+def settings_error(exc: pydantic.ValidationError, given: Mapping[str, Any]) -> str:
+    """One line naming each setting that is wrong as the user wrote it (a flag or a variable),
+    not as the model calls it."""
+    parts = []
+    for error in exc.errors():
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            field = str(error["loc"][0])
+            parts.append(f"{_source(field, given, error.get('input'))}: {msg}")
+        else:  # a rule across settings: name those that were set
+            inputs = error.get("input")
+            named = ", ".join(_source(k, given, v) for k, v in inputs.items()
+                              if k in _FLAG_OF or k in Settings.model_fields) if isinstance(
+                inputs, Mapping) else ""
+            parts.append(f"{msg} ({named})" if named else msg)
+    return "; ".join(parts)
+
+
+def _kubeconfig_error(settings: Settings, given: Mapping[str, Any]) -> str | None:
+    """A kubeconfig named but not readable (kr8s would fall back to other credentials)."""
+    if settings.kubeconfig is None:
+        return None
+    where = _source("kubeconfig", given, settings.kubeconfig)
+    try:
+        with open(settings.kubeconfig, "rb"):
+            pass
+    except OSError as exc:
+        return f"{where}: cannot read: {exc.strerror or exc}"
+    return None
+
+
+def _connect_error(settings: Settings, given: Mapping[str, Any], exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if text.startswith("No such context") and settings.context is not None:
+        file = settings.kubeconfig or "the kubeconfig"
+        return (f"{_source('context', given, settings.context)}: no such context in "
+                f"{render.escape(file)}")
+    if text == "Unable to find valid credentials":
+        return ("no credentials: no kubeconfig ($KUBECONFIG, ~/.kube/config) and not in a "
+                "cluster; pass --kubeconfig PATH")
+    return f"cannot load the client configuration: {render.escape(text)}"
+
+
+def _server(settings: Settings) -> str:
+    """The API server's address as the kubeconfig (or the in-cluster environment) names it,
+    for an error message; best effort."""
+    env = os.environ
+    path = settings.kubeconfig or (env.get("KUBECONFIG", "").split(os.pathsep)[0] or
+                                   os.path.expanduser("~/.kube/config"))
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f.read(1024 * 1024))
+        context = settings.context or config["current-context"]
+        (cluster,) = [c["context"]["cluster"] for c in config["contexts"]
+                      if c["name"] == context]
+        (server,) = [c["cluster"]["server"] for c in config["clusters"] if c["name"] == cluster]
+        return f"API server {render.escape(server)}"
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        pass
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if host and port:
+        return f"API server https://{render.escape(host)}:{render.escape(port)}"
+    return "the API server"
+
+
+async def _main(settings: Settings, given: Mapping[str, Any]) -> int:
     from gwwatch.runtime.app import App
     from gwwatch.runtime.kube import connect
 
@@ -96,22 +177,41 @@ async def _main(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop, sig.name)
     try:
         kube = await connect(kubeconfig=settings.kubeconfig, context=settings.context)
-        await App(settings, kube).run()
     except asyncio.CancelledError:
         if stopping.is_set():
             return ExitCode.OK
         raise
     except errors.ApiError as exc:
-        log.error("api_unreachable", error=str(exc))
-        return ExitCode.FAILED
+        return _fail(f"{_server(settings)} unreachable: {render.escape(exc)}")
+    except Exception as exc:  # kr8s' own words for a bad kubeconfig: one line, no traceback
+        return _fail(_connect_error(settings, given, exc))
+    app = App(settings, kube)
+    try:
+        await app.run()
+    except asyncio.CancelledError:
+        if stopping.is_set():
+            return ExitCode.OK
+        raise
+    except errors.ApiError as exc:
+        started = app.discovered.is_set()
+        return _fail(f"{_server(settings)} unreachable: {render.escape(exc)}",
+                     ExitCode.FAILED if started else ExitCode.USAGE)
     return ExitCode.OK
 
 
+def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> int:
+    print(f"gwwatch: error: {message}", file=sys.stderr)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
+    given = _given(args)
     try:
-        settings = settings_from(args)
+        settings = Settings(**given)
     except pydantic.ValidationError as exc:
-        print(f"gwwatch: error: invalid settings:\n{exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return _fail(f"invalid settings: {settings_error(exc, given)}")
+    problem = _kubeconfig_error(settings, given)
+    if problem is not None:
+        return _fail(problem)
     logs.configure(fmt=settings.log_format, level=settings.log_level)
-    return asyncio.run(_main(settings))
+    return asyncio.run(_main(settings, given))
