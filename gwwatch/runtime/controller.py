@@ -17,7 +17,8 @@ raises anything else                     ``add_rate_limited`` (per-key         `
 =======================================  ====================================  ===============
 
 The status writer and the Event writer are two instances; they differ only in their reconcile
-function and their queue's rate limiter.
+function and their queue's rate limiter. Logs are named for the controller: ``status_retry``
+(an API error), ``status_failed`` (anything else, with its traceback), ``status_terminal``.
 """
 
 from __future__ import annotations
@@ -99,15 +100,17 @@ class Controller(Generic[K]):
             result = await self.reconcile(key)
         except TerminalError as exc:
             self.queue.forget(key)
-            log.error("reconcile_terminal", controller=self.name, error=str(exc))
+            log.error(f"{self.name}_terminal", error=str(exc))
             self._count("terminal")
         except Exception as exc:
             retry_after = exc.retry_after if isinstance(exc, errors.ApiError) else None
             delay = self.queue.add_rate_limited(key, not_before=retry_after or 0.0)
-            log.warning("reconcile_retry", controller=self.name, error=str(exc),
-                        error_type=type(exc).__name__, retry_in=round(delay, 2),
-                        requeues=self.queue.num_requeues(key),
-                        exc_info=not _expected(exc))
+            if isinstance(exc, errors.ApiError):  # expected: the server said no, try later
+                log.warning(f"{self.name}_retry", error=str(exc), error_type=type(exc).__name__,
+                            retry_in=round(delay, 2), requeues=self.queue.num_requeues(key))
+            else:  # a bug or an answer nobody expected: with its traceback
+                log.exception(f"{self.name}_failed", retry_in=round(delay, 2),
+                              requeues=self.queue.num_requeues(key))
             self._count("error")
         else:
             self.queue.forget(key)
@@ -120,8 +123,3 @@ class Controller(Generic[K]):
     def _count(self, result: str) -> None:
         self.results[result] += 1
         self.on_result(self.name, result)
-
-
-def _expected(exc: BaseException) -> bool:
-    """An error of the API error tree is expected (no traceback); anything else is a bug."""
-    return isinstance(exc, errors.ApiError)
