@@ -247,7 +247,7 @@ class TestRunCommand:
 
     def test_invalid_settings_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["run", "--controller-name", "not-a-domain-path"]) == 2
-        assert "controller_name" in capsys.readouterr().err
+        assert "--controller-name=not-a-domain-path: must be DOMAIN/PATH" in capsys.readouterr().err
 
 
 class TestNothingEndsTheProcess:
