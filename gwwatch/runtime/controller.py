@@ -60,7 +60,6 @@ Reconcile = Callable[[K], Awaitable[Result | None]]
 class Controller(Generic[K]):
     def __init__(
         self,
-        name: str,
         queue: KeyQueue[K],
         reconcile: Reconcile[K],
         *,
@@ -68,7 +67,7 @@ class Controller(Generic[K]):
         log_context: Callable[[K], Mapping[str, object]] = lambda key: {"key": str(key)},
         on_result: Callable[[str, str], None] = lambda controller, result: None,
     ) -> None:
-        self.name = name
+        self.name = queue.name  # names its logs and tasks: the queue's name
         self.queue = queue
         self.reconcile = reconcile
         self.workers = workers

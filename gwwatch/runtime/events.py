@@ -217,7 +217,7 @@ class EventController:
         self.limit = limit
         self.active = False  # set by the leader while it writes
         self.queue: KeyQueue[EventJob] = KeyQueue("events")
-        self.controller = Controller("events", self.queue, self.reconcile, workers=workers,
+        self.controller = Controller(self.queue, self.reconcile, workers=workers,
                                      log_context=_job_context, on_result=on_result)
 
     async def reconcile(self, job: EventJob) -> Result | None:

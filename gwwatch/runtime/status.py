@@ -527,7 +527,7 @@ class StatusController:
         self.queue: KeyQueue[ObjectRef] = KeyQueue("status", limiter=MaxOfRateLimiter(
             ExponentialRateLimiter(base=self.RETRY_BASE, cap=self.RETRY_CAP, jitter=1.0),
             BucketRateLimiter(qps=self.RETRY_QPS, burst=self.RETRY_BURST)))
-        self.controller = Controller("status", self.queue, self.reconcile, workers=workers,
+        self.controller = Controller(self.queue, self.reconcile, workers=workers,
                                      log_context=_route_context, on_result=on_result)
 
     async def reconcile(self, route: ObjectRef) -> Result | None:

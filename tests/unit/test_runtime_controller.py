@@ -57,7 +57,7 @@ class TestReconcileHandler:
     async def test_success_forgets_the_keys_failures(self) -> None:
         q = queue()
         q.limiter.when("a")  # it failed before
-        c = Controller("t", q, lambda key: _none())
+        c = Controller(q, lambda key: _none())
         q.add("a")
         await c.process_next()
         assert q.num_requeues("a") == 0 and c.results["success"] == 1
@@ -70,7 +70,7 @@ class TestReconcileHandler:
         async def later(key: str) -> Result:
             return Result(requeue_after=0.01)
 
-        c = Controller("t", q, later)
+        c = Controller(q, later)
         q.add("a")
         await c.process_next()
         assert q.num_requeues("a") == 0 and q.scheduled == 1
@@ -83,7 +83,7 @@ class TestReconcileHandler:
         async def fail(key: str) -> None:
             raise errors.Transient("connection refused")
 
-        c = Controller("t", q, fail)
+        c = Controller(q, fail)
         for expected in (1, 2):
             q.add("a")
             await c.process_next()
@@ -97,7 +97,7 @@ class TestReconcileHandler:
         async def busy(key: str) -> None:
             raise errors.TooManyRequests("slow down", code=429, retry_after=60.0)
 
-        c = Controller("t", q, busy)
+        c = Controller(q, busy)
         q.add("a")
         await c.process_next()
         assert q.scheduled == 1
@@ -109,7 +109,7 @@ class TestReconcileHandler:
         async def bug(key: str) -> None:
             raise KeyError("a bug")
 
-        c = Controller("t", q, bug)
+        c = Controller(q, bug)
         q.add("a")
         await c.process_next()
         assert q.num_requeues("a") == 1 and c.results["error"] == 1
@@ -121,7 +121,7 @@ class TestReconcileHandler:
         async def refused(key: str) -> None:
             raise TerminalError("422")
 
-        c = Controller("t", q, refused)
+        c = Controller(q, refused)
         q.add("a")
         await c.process_next()
         assert q.num_requeues("a") == 0 and q.scheduled == 0 and len(q) == 0
@@ -129,8 +129,8 @@ class TestReconcileHandler:
 
     async def test_results_reach_the_observer(self) -> None:
         seen: list[tuple[str, str]] = []
-        q = queue()
-        c = Controller("named", q, lambda key: _none(),
+        q: KeyQueue[str] = KeyQueue("named")
+        c = Controller(q, lambda key: _none(),
                        on_result=lambda name, result: seen.append((name, result)))
         q.add("a")
         await c.process_next()
@@ -155,7 +155,7 @@ class TestWorkers:
                 await release.wait()
             active.discard(key)
 
-        c = Controller("t", q, reconcile, workers=4)
+        c = Controller(q, reconcile, workers=4)
         async with running(c):
             q.add("a")
             for _ in range(5):
