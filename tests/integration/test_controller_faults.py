@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import builders as b
 from tests.controlplane import ControlPlane
 from tests.integration.controller_fixtures import (
     Admin,
@@ -105,24 +106,16 @@ async def test_expired_resource_versions_relist_and_synthesise_deletes(
 
 def big_gateway(name: str, domain: str) -> dict[str, Any]:
     """64 listeners: the most a Gateway may have."""
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": name},
-            "spec": {"gatewayClassName": "test", "listeners": [
-                {"name": f"l{i}", "protocol": "HTTP", "port": 80,
-                 "hostname": f"h{i}.{domain}",
-                 "allowedRoutes": {"namespaces": {"from": "All"}}} for i in range(64)]}}
+    return b.gateway(name, None, listeners=[b.listener(f"l{i}", hostname=f"h{i}.{domain}")
+                                            for i in range(64)])
 
 
 def route_at_limits(name: str, gw_ns: str, hostnames: list[str], prefix: str = "/",
                     version: str = "v1") -> dict[str, Any]:
     """32 parentRefs (one per listener section), 16 hostnames."""
-    return {"apiVersion": f"gateway.networking.k8s.io/{version}", "kind": "HTTPRoute",
-            "metadata": {"name": name},
-            "spec": {"parentRefs": [{"name": "big", "namespace": gw_ns, "sectionName": f"l{i}"}
-                                    for i in range(32)],
-                     "hostnames": hostnames,
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
-                                "backendRefs": [{"name": "svc", "port": 80}]}]}}
+    return b.http_route(name, None, api_version=f"{b.GROUP}/{version}",
+                        parents=[b.parent("big", gw_ns, section=f"l{i}") for i in range(32)],
+                        hostnames=hostnames, matches=[b.match(prefix)])
 
 
 async def test_objects_at_the_limits_never_stop_the_controller(

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import builders
 from tests.controlplane import ControlPlane
 from tests.integration.controller_fixtures import (
     GWWATCH_NS,
@@ -138,30 +139,21 @@ def audit(journal: Iterable[Call], restarts: Iterable[tuple[float, float]] = ())
 
 
 def grpc_route(name: str, gw_ns: str, hostname: str, service: str | None) -> dict[str, Any]:
-    rule: dict[str, Any] = {"backendRefs": [{"name": "svc", "port": 50051}]}
-    if service:
-        rule["matches"] = [{"method": {"service": service}}]
-    return {"apiVersion": f"{GROUP}/v1", "kind": "GRPCRoute", "metadata": {"name": name},
-            "spec": {"parentRefs": [{"name": "kinds", "namespace": gw_ns,
-                                     "sectionName": "http"}],
-                     "hostnames": [hostname], "rules": [rule]}}
+    return builders.grpc_route(
+        name, None, parents=[builders.parent("kinds", gw_ns, section="http")],
+        hostnames=[hostname], matches=[builders.grpc_match(service)] if service else None)
 
 
 def tls_route(name: str, gw_ns: str, hostname: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "TLSRoute", "metadata": {"name": name},
-            "spec": {"parentRefs": [{"name": "kinds", "namespace": gw_ns, "sectionName": "tls"}],
-                     "hostnames": [hostname],
-                     "rules": [{"backendRefs": [{"name": "svc", "port": 443}]}]}}
+    return builders.l4_route("TLSRoute", name, None, hostnames=[hostname],
+                             parents=[builders.parent("kinds", gw_ns, section="tls")])
 
 
 def kinds_gateway(domain: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "Gateway", "metadata": {"name": "kinds"},
-            "spec": {"gatewayClassName": "test", "listeners": [
-                {"name": "http", "protocol": "HTTP", "port": 80, "hostname": f"*.{domain}",
-                 "allowedRoutes": {"namespaces": {"from": "All"}}},
-                {"name": "tls", "protocol": "TLS", "port": 443, "hostname": f"*.{domain}",
-                 "tls": {"mode": "Passthrough"},
-                 "allowedRoutes": {"namespaces": {"from": "All"}}}]}}
+    return builders.gateway("kinds", None, listeners=[
+        builders.listener("http", hostname=f"*.{domain}"),
+        builders.listener("tls", port=443, protocol="TLS", hostname=f"*.{domain}",
+                          tls={"mode": "Passthrough"})])
 
 
 async def test_rbac_is_exactly_what_gwwatch_uses(
