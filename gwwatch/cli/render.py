@@ -142,7 +142,7 @@ def scan_text(graph: ConflictGraph) -> str:
     by_severity = ", ".join(f"{counts[s]} {s}" for s in Severity)
     lines += ["", f"{plural(graph.route_count(), 'route')}, {plural(len(findings), 'finding')} "
               f"({by_severity}), {plural(len(invalid), 'invalid object')}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 # --- explain ---------------------------------------------------------------------------------
@@ -199,17 +199,18 @@ def _request_words(e: resolve.Explanation, r: Request) -> str:
 
 def _route_words(c: Candidate) -> str:
     return (f"{c.route.kind} {safe(c.route.ref)} rule {c.rule} match {c.match_index} "
-            f"({safe(c.match.describe())}, hostname {c.hostname})")
+            f"({safe(c.match.describe())}, hostname {escape(c.hostname)})")
 
 
 def explain_text(e: resolve.Explanation, request: Request) -> str:
     """A short trace for a person: listener and why, winner and why, the losers and why."""
-    lines = [f"{safe(_request_words(e, request))} -> Gateway {e.gateway} port {e.port}"]
+    lines = [f"{safe(_request_words(e, request))} -> Gateway {escape(e.gateway)} port {e.port}"]
     if e.listener is not None:
         owner = "" if e.listener.owner.kind == "Gateway" else (
             f" of ListenerSet {e.listener.owner}")
-        lines.append(f"listener: {e.listener.name}{owner} ({e.listener.protocol}, "
-                     f"{e.listener.hostname or 'no hostname'}): {e.listener_basis}")
+        lines.append(f"listener: {escape(e.listener.name)}{escape(owner)} "
+                     f"({e.listener.protocol}, {escape(e.listener.hostname or 'no hostname')}): "
+                     f"{escape(e.listener_basis)}")
     else:
         lines.append(f"listener: none: {e.listener_basis}")
     w = e.winner
@@ -239,4 +240,4 @@ def explain_text(e: resolve.Explanation, request: Request) -> str:
         lines.append("other candidates:")
         lines += [f"  {_route_words(lost.candidate)}: {safe(lost.comparison.lost_on)}"
                   for lost in e.lost]
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape(line) for line in lines) + "\n"

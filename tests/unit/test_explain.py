@@ -631,3 +631,17 @@ def test_explain_is_pure_over_the_graph() -> None:
     assert answer.backends[0].name == "svc"
     with pytest.raises(ValueError, match="unknown protocol"):
         resolve.explain(graph, gateway=b.GW, port=80, protocol="sctp", request=Request(None))
+
+
+def test_text_escapes_control_characters(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Names from manifests print as themselves: no line of their own, no escape sequence."""
+    forged = "svc\x1b[1A\r\nroute: none (404): nothing"
+    path = write(tmp_path, b.gateway(),
+                 b.http_route("root", "team-a", hostnames=["shop.example.com"],
+                              rules=[b.rule(b.match("/"), backend=forged)]))
+    code, out, err = run(capsys, path, "--gateway", GW, "--host", "shop.example.com")
+    assert (code, err) == (0, "")
+    assert "\x1b" not in out and "\r" not in out
+    assert not any(line.startswith("route: none") for line in out.splitlines())
+    assert len(out.splitlines()) == 5
