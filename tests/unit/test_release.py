@@ -43,3 +43,11 @@ def test_license_is_the_apache_license_pyproject_names() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_chart_version_and_app_version_are_this_release() -> None:
+    chart = yaml.safe_load((ROOT / "charts" / "gwwatch" / "Chart.yaml").read_text())
+    assert chart["version"] == VERSION
+    assert chart["appVersion"] == VERSION and isinstance(chart["appVersion"], str)
+    values = yaml.safe_load((ROOT / "charts" / "gwwatch" / "values.yaml").read_text())
+    assert values["image"]["tag"] == "", "the image tag follows appVersion"
