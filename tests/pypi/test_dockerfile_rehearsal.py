@@ -40,6 +40,7 @@ def dockerfile() -> tuple[dict[str, str], list[Stage]]:
 _SANDBOXED = re.compile(r"(?<![\w./-])/(opt|wheels|src)(?=/|\b)")
 
 
+@pytest.mark.usefixtures("package_index")
 def test_builder_stage_rehearsal(
     dockerfile: tuple[dict[str, str], list[Stage]], tmp_path: Path
 ) -> None:

@@ -4,12 +4,16 @@ the helpers are made to find nothing."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
 
 import tests.tools as tools
 from tests.controlplane import AssetsUnavailable
 from tests.controlplane import fixtures as cp_fixtures
 from tests.needs import in_ci, unavailable
+from tests.pypi import require_index
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -77,3 +81,25 @@ class TestControlPlaneAssets:
         monkeypatch.delenv("CI", raising=False)
         with pytest.raises(pytest.skip.Exception, match=r"^the test control plane unavailable"):
             cp_fixtures.require_assets()
+
+
+class TestPackageIndex:
+    """tests/pypi: an index that does not answer follows the same rule."""
+
+    @pytest.fixture(autouse=True)
+    def index_down(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def urlopen(*args: object, **kwargs: object) -> None:
+            raise urllib.error.URLError("Name or service not known")
+
+        monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+    def test_fails_in_ci(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CI", "true")
+        with pytest.raises(pytest.fail.Exception,
+                           match=r"^CI requires the package index https://pypi\.example/simple/"):
+            require_index("https://pypi.example/simple/")
+
+    def test_skips_elsewhere(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(pytest.skip.Exception, match="Name or service not known"):
+            require_index("https://pypi.example/simple/")
