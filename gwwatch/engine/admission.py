@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from gwwatch.engine import hostnames
 from gwwatch.engine.findings import Diff, Finding
-from gwwatch.engine.model import ObjectRef
+from gwwatch.engine.model import ObjectRef, Parsed, Route
 from gwwatch.engine.ownership import HOSTNAMES_ANNOTATION, SHARED_WITH_ANNOTATION
 from gwwatch.engine.vocabulary import ROUTE_KINDS, FindingKind, Severity, severity_rank
 
@@ -36,6 +37,7 @@ __all__ = [
     "Outcome",
     "attributable",
     "decide",
+    "related",
     "unchecked",
 ]
 
@@ -78,6 +80,26 @@ class Decision:
 def unchecked(why: str) -> Decision:
     """Admitted without a check, saying so (a replica still syncing, an unreadable object)."""
     return Decision(True, Outcome.UNCHECKED, warnings=(_cut(_PREFIX + why, _WARNING_LIMIT),))
+
+
+def related(subject: Parsed, pending: Iterable[Parsed]) -> list[Parsed]:
+    """The pending objects that can change the findings of ``subject``'s change.
+
+    A route's findings depend only on routes whose hostnames intersect its own (the slices it
+    contests and their owner) and on listeners; a pending route on disjoint hostnames is left
+    out of the what-if, which then costs what the few related objects cost. Anything that is
+    not a route with hostnames (a Gateway, a ListenerSet, a route without hostnames) may
+    touch every route on its listeners: everything pending is related to it, and it to all.
+    """
+    if not isinstance(subject, Route) or not subject.hostnames:
+        return list(pending)
+    out: list[Parsed] = []
+    for obj in pending:
+        if not isinstance(obj, Route) or not obj.hostnames or any(
+                hostnames.intersect(a, b) is not None
+                for a in subject.hostnames for b in obj.hostnames):
+            out.append(obj)
+    return out
 
 
 def attributable(change: Diff, *, base: Diff | None = None,

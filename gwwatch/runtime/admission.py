@@ -51,6 +51,7 @@ from gwwatch.engine.admission import (
     Outcome,
     attributable,
     decide,
+    related,
     unchecked,
 )
 from gwwatch.engine.ownership import HOSTNAMES_ANNOTATION
@@ -289,7 +290,7 @@ class Reviewer:
             return unchecked(f"cannot analyse this {kind}: {why}")
         subject = _ref_of(parsed)
         graph = self.graph()
-        overlay = self.pending.current(besides=subject)
+        overlay = related(parsed, self.pending.current(besides=subject))
         # Synchronous from here to the answer: no batch of the graph worker can interleave.
         full = graph.what_if(upserts=[*overlay, parsed])
         base = graph.what_if(upserts=overlay) if overlay else None

@@ -1,0 +1,335 @@
+"""The webhook's runtime (gwwatch.runtime.admission) with a real graph and a real TLS server.
+
+In scope: AdmissionReview in → response out (uid, refusal status, warnings, metrics), the
+unsynced answer, malformed requests, dry runs and the pending overlay (what joins it, when it
+leaves), and the HTTPS server on loopback: keep-alive, errors, certificate files read again
+when they change. The API server's side is in tests/integration/test_admission.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from gwwatch.engine import ConflictGraph, ObjectRef, parse
+from gwwatch.engine.admission import related
+from gwwatch.metrics import Metrics
+from gwwatch.runtime.admission import (
+    BadReview,
+    CertificateFiles,
+    Pending,
+    Reviewer,
+    WebhookServer,
+)
+from tests.builders import Obj, gateway, http_route, listener, match, namespace, ts
+from tests.controlplane import certs
+from tests.unit.builders import scan
+
+HOST = "api.example.com"
+OWNER = ObjectRef("HTTPRoute", "billing", "billing-api")
+THIEF = ObjectRef("HTTPRoute", "analytics", "dashboard")
+
+
+def owner_route() -> Obj:
+    return http_route(OWNER.name, OWNER.namespace, hostnames=[HOST], matches=[match("/")],
+                      created=ts(1))
+
+
+def thief_route(host: str = HOST, name: str = THIEF.name) -> Obj:
+    return http_route(name, THIEF.namespace, hostnames=[host],
+                      matches=[match("/v1/charge")], created=ts(100))
+
+
+def base_objects() -> list[Obj]:
+    return [namespace("infra"), namespace(OWNER.namespace), namespace(THIEF.namespace),
+            gateway(listeners=[listener("https", port=443, protocol="HTTPS",
+                                        hostname="*.example.com")])]
+
+
+def review(obj: Obj, *, operation: str = "CREATE", dry_run: bool = False,
+           uid: str = "u-1", old: Obj | None = None) -> dict[str, Any]:
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": uid, "kind": {"group": "gateway.networking.k8s.io",
+                                             "version": "v1", "kind": obj["kind"]},
+                        "namespace": obj["metadata"].get("namespace"),
+                        "name": obj["metadata"]["name"], "operation": operation,
+                        "dryRun": dry_run, "object": None if operation == "DELETE" else obj,
+                        "oldObject": old}}
+
+
+class Cache:
+    """The watch cache as the pending overlay reads it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[ObjectRef, dict[str, Any]] = {}
+
+    def put(self, obj: Obj, version: str = "1") -> None:
+        meta = obj["metadata"]
+        self.objects[ObjectRef(obj["kind"], meta["namespace"], meta["name"])] = {
+            **obj, "metadata": {**meta, "resourceVersion": version}}
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self.objects.get(ref)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reviewer(graph: ConflictGraph, *, synced: bool = True, cache: Cache | None = None,
+             settled: Callable[[], bool] = lambda: True, clock: Clock | None = None,
+             metrics: Metrics | None = None, mode: str = "deny") -> Reviewer:
+    cache = cache or Cache()
+    return Reviewer(graph=lambda: graph, synced=lambda: synced,
+                    pending=Pending(10.0, cache.get, settled=settled, clock=clock or Clock()),
+                    mode=mode, identity="r1", observer=metrics)
+
+
+def requests(metrics: Metrics, **labels: str) -> float:
+    value = metrics.registry.get_sample_value("gwwatch_admission_requests_total", labels)
+    return value or 0.0
+
+
+class TestReviewer:
+    def test_a_hijack_is_refused_with_403_and_counted(self) -> None:
+        metrics = Metrics()
+        metrics.enable_admission()
+        graph = scan(*base_objects(), owner_route())
+        answer = reviewer(graph, metrics=metrics).review(review(thief_route(), uid="abc"))
+        assert answer["apiVersion"] == "admission.k8s.io/v1"
+        assert answer["kind"] == "AdmissionReview"
+        response = answer["response"]
+        assert response["uid"] == "abc" and response["allowed"] is False
+        assert response["status"]["code"] == 403
+        assert "takes api.example.com PathPrefix /v1/charge" in response["status"]["message"]
+        assert requests(metrics, kind="HTTPRoute", operation="CREATE", decision="denied") == 1
+        assert metrics.registry.get_sample_value("gwwatch_admission_duration_seconds_count") == 1
+
+    def test_an_unsynced_replica_admits_with_a_warning(self) -> None:
+        graph = scan(*base_objects(), owner_route())
+        response = reviewer(graph, synced=False).review(review(thief_route()))["response"]
+        assert response["allowed"] is True
+        (warning,) = response["warnings"]
+        assert "replica r1 has not finished its initial sync" in warning
+
+    def test_delete_is_admitted_without_touching_the_graph(self) -> None:
+        graph = scan(*base_objects(), owner_route(), thief_route())
+        before = graph.findings()
+        response = reviewer(graph).review(review(thief_route(), operation="DELETE"))
+        assert response["response"] == {"uid": "u-1", "allowed": True}
+        assert graph.findings() == before
+
+    @pytest.mark.parametrize("doc", [
+        pytest.param({"kind": "Pod"}, id="not-a-review"),
+        pytest.param({**review(thief_route()), "apiVersion": "admission.k8s.io/v1beta1"},
+                     id="v1beta1"),
+        pytest.param({**review(thief_route()), "request": {"operation": "CREATE"}}, id="no-uid"),
+        pytest.param(review(thief_route(), operation="PATCH"), id="unknown-operation"),
+    ])
+    def test_what_is_no_admission_review_is_refused_as_such(self, doc: dict[str, Any]) -> None:
+        with pytest.raises(BadReview):
+            reviewer(scan(*base_objects())).review(doc)
+
+    def test_an_unreadable_object_is_admitted_unchecked(self) -> None:
+        bad = thief_route()
+        bad["spec"]["hostnames"] = ["not a hostname!"]
+        response = reviewer(scan(*base_objects())).review(review(bad))["response"]
+        assert response["allowed"] is True
+        assert response["warnings"][0].startswith("gwwatch: cannot analyse this HTTPRoute")
+
+
+class TestPendingOverlay:
+    def test_an_admitted_route_counts_until_the_watch_delivers_it(self) -> None:
+        """Owner admitted (not in the graph yet) → the thief is refused; once the cache
+        holds the owner and the worker is settled, the entry goes (the graph decides)."""
+        graph = scan(*base_objects())
+        cache = Cache()
+        settled = [False]
+        r = reviewer(graph, cache=cache, settled=lambda: settled[0])
+        assert r.review(review(owner_route()))["response"]["allowed"] is True
+        assert len(r.pending) == 1
+        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is False
+        cache.put(owner_route())
+        r.review(review(thief_route(host="other.example.com"), dry_run=True))
+        assert len(r.pending) == 1  # delivered, but the worker has not caught up
+        settled[0] = True
+        r.review(review(thief_route(host="other.example.com"), dry_run=True))
+        assert len(r.pending) == 0
+
+    def test_dry_runs_and_refusals_do_not_join_the_overlay(self) -> None:
+        graph = scan(*base_objects(), owner_route())
+        r = reviewer(graph)
+        r.review(review(thief_route(host="mine.example.com"), dry_run=True))
+        r.review(review(thief_route()))
+        assert len(r.pending) == 0
+
+    def test_an_entry_expires(self) -> None:
+        graph = scan(*base_objects())
+        clock = Clock()
+        r = reviewer(graph, clock=clock, settled=lambda: False)
+        r.review(review(owner_route()))
+        clock.now += 9.9
+        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is False
+        clock.now += 0.2
+        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is True
+        assert len(r.pending) == 0
+
+    def test_an_update_leaves_once_a_newer_version_is_cached(self) -> None:
+        graph = scan(*base_objects(), owner_route())
+        cache = Cache()
+        cache.put(owner_route(), version="7")
+        r = reviewer(graph, cache=cache)
+        moved = owner_route()
+        moved["spec"]["rules"][0]["matches"].append(match("/v2"))
+        r.review(review(moved, operation="UPDATE", old=cache.get(OWNER)))
+        r.review(review(thief_route(host="x.example.com"), dry_run=True))
+        assert len(r.pending) == 1  # the cache still holds version 7
+        cache.put(moved, version="8")
+        r.review(review(thief_route(host="x.example.com"), dry_run=True))
+        assert len(r.pending) == 0
+
+    def test_only_pending_objects_on_intersecting_hostnames_are_related(self) -> None:
+        def p(obj: Obj) -> Any:
+            return parse(obj, source="test")
+
+        subject = p(thief_route())
+        near = p(http_route("a", "x", hostnames=["*.example.com"], created=ts(1)))
+        far = p(http_route("b", "x", hostnames=["other.test"], created=ts(1)))
+        bare = p(http_route("c", "x", created=ts(1)))  # no hostnames: the listener's
+        gw = p(gateway("gw2"))
+        assert related(subject, [near, far, bare, gw]) == [near, bare, gw]
+        assert related(gw, [near, far]) == [near, far]
+
+
+# --- the HTTPS server --------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, port: int, ca: Path) -> None:
+        self.port = port
+        self.ctx = ssl.create_default_context(cafile=str(ca))
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port, ssl=self.ctx,
+                                             server_hostname="127.0.0.1")
+
+    @staticmethod
+    async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str,
+                   path: str, body: bytes = b"", headers: str = "",
+                   ) -> tuple[int, dict[str, str], bytes]:
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                     f"{headers}\r\n".encode() + body)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        code = int(lines[0].split(" ")[1])
+        hdrs = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+                if k}
+        data = await reader.readexactly(int(hdrs.get("content-length", "0")))
+        return code, hdrs, data
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[WebhookServer, Client, Metrics]]:
+    files = certs.serving(tmp_path)
+    metrics = Metrics()
+    metrics.enable_admission()
+    graph = scan(*base_objects(), owner_route())
+    server = WebhookServer(reviewer(graph, metrics=metrics),
+                           CertificateFiles(files.cert, files.key), host="127.0.0.1", port=0,
+                           observer=metrics)
+    task = asyncio.create_task(server.serve())
+    await asyncio.wait_for(server.listening.wait(), 5)
+    yield server, Client(server.bound_port, files.ca_cert), metrics
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+class TestServer:
+    async def test_two_reviews_on_one_kept_alive_connection(
+            self, served: tuple[WebhookServer, Client, Metrics]) -> None:
+        _, client, _ = served
+        reader, writer = await client.connect()
+        for uid, obj, allowed in (("1", thief_route(), False),
+                                  ("2", thief_route(host="mine.example.com"), True)):
+            code, headers, body = await client.send(
+                reader, writer, "POST", "/validate", json.dumps(review(obj, uid=uid)).encode())
+            assert code == 200 and "connection" not in headers
+            response = json.loads(body)["response"]
+            assert (response["uid"], response["allowed"]) == (uid, allowed)
+        writer.close()
+
+    @pytest.mark.parametrize(("method", "path", "body", "code", "error"), [
+        ("GET", "/validate", b"", 405, None),
+        ("POST", "/mutate", b"{}", 404, None),
+        ("POST", "/validate", b"{not json", 400, "malformed"),
+        ("POST", "/validate", b'{"kind": "Pod"}', 400, "malformed"),
+        ("GET", "/healthz", b"", 200, None),
+    ])
+    async def test_errors(self, served: tuple[WebhookServer, Client, Metrics], method: str,
+                          path: str, body: bytes, code: int, error: str | None) -> None:
+        _, client, metrics = served
+        reader, writer = await client.connect()
+        got, _, _ = await client.send(reader, writer, method, path, body)
+        assert got == code
+        if error is not None:
+            assert metrics.registry.get_sample_value(
+                "gwwatch_admission_errors_total", {"reason": error}) == 1
+        writer.close()
+
+    async def test_a_body_over_the_limit_is_refused_unread(
+            self, served: tuple[WebhookServer, Client, Metrics]) -> None:
+        _, client, metrics = served
+        reader, writer = await client.connect()
+        writer.write(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in head
+        assert metrics.registry.get_sample_value(
+            "gwwatch_admission_errors_total", {"reason": "too_large"}) == 1
+        writer.close()
+
+    async def test_rotated_files_serve_the_next_connection_and_end_kept_ones(
+            self, served: tuple[WebhookServer, Client, Metrics], tmp_path: Path) -> None:
+        _, client, _ = served
+        reader, writer = await client.connect()
+        await client.send(reader, writer, "GET", "/healthz")
+        rotated = certs.serving(tmp_path, ca="second")  # same cert/key paths, a new CA
+        fresh = Client(client.port, rotated.ca_cert)
+        _, w2 = await fresh.connect()  # verified against the new CA only
+        der = w2.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        assert x509.load_der_x509_certificate(der) == x509.load_pem_x509_certificate(
+            rotated.cert.read_bytes())
+        code, headers, _ = await client.send(reader, writer, "GET", "/healthz")
+        assert code == 200 and headers.get("connection") == "close"  # old one ends
+        assert await reader.read() == b""
+        w2.close()
+        writer.close()
+
+    async def test_no_listening_until_the_files_exist(self, tmp_path: Path) -> None:
+        missing = CertificateFiles(tmp_path / "tls.crt", tmp_path / "tls.key")
+        server = WebhookServer(reviewer(scan(*base_objects())), missing, host="127.0.0.1",
+                               port=0)
+        task = asyncio.create_task(server.serve())
+        await asyncio.sleep(0.05)
+        assert not server.listening.is_set()
+        files = certs.serving(tmp_path, name="tls")
+        await asyncio.wait_for(server.listening.wait(), 5)
+        reader, writer = await Client(server.bound_port, files.ca_cert).connect()
+        assert (await Client.send(reader, writer, "GET", "/healthz"))[0] == 200
+        writer.close()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
