@@ -11,8 +11,9 @@ class ExitCode(IntEnum):
     """What a script calling ``gwwatch`` can rely on.
 
     ``scan``: 0 nothing at or above ``--fail-on``, 1 findings at or above it. ``explain``: 0 a
-    route serves the request, 1 none does. ``run``: 0 stopped by a signal, 1 failed while
-    running. All: 2 usage or input error (argparse's own usage errors exit 2 as well).
+    route serves the request, 1 none does. ``run``: 0 stopped by a signal, 1 the API server
+    went away after startup. All: 2 a usage, input or startup error, said in one line
+    (argparse's own usage errors exit 2 as well).
     """
 
     OK = 0

@@ -139,7 +139,7 @@ _HOSTNAME: Final = re.compile(
     r"\.?")
 
 
-def check_port(graph: ConflictGraph, query: Query) -> None:
+def _check_port(graph: ConflictGraph, query: Query) -> None:
     """A port none of the Gateway's listeners is on is a usage error naming the listeners."""
     state = graph.listeners(query.gateway)
     live = state.live if state is not None else ()
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     try:
-        check_port(graph, query)
+        _check_port(graph, query)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     answer = graph.explain(gateway=query.gateway, port=query.port, protocol=query.protocol,
