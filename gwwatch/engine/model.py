@@ -53,6 +53,7 @@ _MAX_BACKENDS: Final = 16
 _NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HEADER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 # HTTPMethod enum (httproute_types.go); any other value is UnsupportedValue.
+_HTTP: Final = RouteKind.HTTP  # bound once: an Enum member read off its class is slow
 _HTTP_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                         "PATCH")
 
@@ -617,21 +618,21 @@ def _parse_route(ref: ObjectRef, spec: Mapping[str, Any], created: str | None) -
             raws = _list(rule, "matches", where, _MAX_MATCHES_PER_RULE)
             total_matches += len(raws)
             for j, m in enumerate(raws):
-                parse_match = (_parse_http_match if ref.kind == RouteKind.HTTP
+                parse_match = (_parse_http_match if ref.kind == _HTTP
                                else _parse_grpc_match)
                 match, why = parse_match(m, f"{where}.matches[{j}]")
                 unsupported = unsupported or why
                 matches.append(match)
             if not raws:  # no matches: HTTP defaults to PathPrefix "/", gRPC matches everything
                 matches.append(Match(path_type="PathPrefix", path="/")
-                               if ref.kind == RouteKind.HTTP else Match())
+                               if ref.kind == _HTTP else Match())
         else:
             matches.append(Match())
         rules.append(RouteRule(name, tuple(matches), _parse_backends(rule, where, ref.namespace)))
     if total_matches > _MAX_MATCHES_PER_ROUTE:
         raise _Malformed(f"spec.rules have {total_matches} matches, more than "
                          f"{_MAX_MATCHES_PER_ROUTE}")
-    if not rules and ref.kind == RouteKind.HTTP:
+    if not rules and ref.kind == _HTTP:
         # The CRD defaults rules to one PathPrefix "/" rule with no backends.
         rules.append(RouteRule(None, (Match(path_type="PathPrefix", path="/"),), ()))
     return Route(ref, created, tuple(dict.fromkeys(hosts)), parents, tuple(rules), unsupported)
