@@ -9,7 +9,7 @@ into the PrometheusRule the Prometheus Operator loads.  Files without a top-leve
     python deploy/monitoring/generate_prometheusrule.py           # rewrite the file
     python deploy/monitoring/generate_prometheusrule.py --check   # exit 1 if it is stale
 
-tests/unit/test_deploy_render.py runs the check.
+tests/tools/test_deploy_render.py and tests/unit/test_alerts.py run the check.
 """
 
 from __future__ import annotations
