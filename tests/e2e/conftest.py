@@ -36,6 +36,9 @@ from tests.integration.controller_fixtures import GWWATCH_NS, gwwatch_service_ac
 from tests.tools import require
 
 STACK_KEY = pytest.StashKey["Stack"]()
+# The e2e Prometheus' external label `cluster` (alerts/config.yaml's clusterLabel): the page
+# must name it.
+CLUSTER = "e2e-eu-1"
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +130,7 @@ def stack(e2e_control_plane: ControlPlane, tools: dict[str, Path],
         prom_config.write_text(yaml.safe_dump(prometheus_config(
             gwwatch=f"127.0.0.1:{ports['gwwatch']}",
             alertmanager=f"127.0.0.1:{ports['alertmanager']}",
-            namespace=GWWATCH_NS, interval=interval)))
+            namespace=GWWATCH_NS, interval=interval, cluster=CLUSTER)))
         processes = {
             "gwwatch": _Process("gwwatch", [
                 sys.executable, "-m", "gwwatch", "run", f"--kubeconfig={sa_kubeconfig}",

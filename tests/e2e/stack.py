@@ -138,12 +138,17 @@ def rule_files() -> list[Path]:
 
 
 def prometheus_config(*, gwwatch: str, alertmanager: str, namespace: str,
-                      interval: str = "1s") -> dict[str, Any]:
+                      interval: str = "1s", cluster: str | None = None) -> dict[str, Any]:
     """Scrape gwwatch and evaluate the shipped rules every ``interval``; the target gets the
-    ``namespace`` label the Prometheus Operator would give it."""
+    ``namespace`` label the Prometheus Operator would give it. ``cluster``: the Prometheus'
+    external label ``cluster`` (one Prometheus per cluster, as most fleets run it): series do
+    not carry it, alerts sent to Alertmanager do."""
+    global_: dict[str, Any] = {"scrape_interval": interval, "scrape_timeout": interval,
+                               "evaluation_interval": interval}
+    if cluster is not None:
+        global_["external_labels"] = {"cluster": cluster}
     return {
-        "global": {"scrape_interval": interval, "scrape_timeout": interval,
-                   "evaluation_interval": interval},
+        "global": global_,
         "rule_files": [str(p) for p in rule_files()],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": [{

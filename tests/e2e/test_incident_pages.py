@@ -1,12 +1,13 @@
 """The incident, from ``kubectl apply`` to a PagerDuty page and back, with real processes:
 kube-apiserver + etcd, ``gwwatch run`` as its ServiceAccount (deploy/base/rbac.yaml only),
 Prometheus scraping it every second with the shipped rules (alerts/gwwatch-*.yaml, ``for:``
-unchanged), Alertmanager with alerts/alertmanager.example.yml (PagerDuty URL pointed at a local
-receiver, grouping delays 1 s), and that receiver.
+unchanged) and the external label ``cluster``, Alertmanager with alerts/alertmanager.example.yml
+(PagerDuty URL pointed at a local receiver, grouping delays 1 s), and that receiver.
 
 Billing's route, then staging's (examples/techresolve) → a PagerDuty ``trigger`` naming
-api.techresolve.com and both routes arrives no earlier than the rule's ``for: 1m``; while the
-hijack is live, every panel query of both dashboards returns data from that Prometheus;
+api.techresolve.com, both routes and the cluster arrives no earlier than the rule's
+``for: 1m``; while the hijack is live, every panel query of both dashboards returns data from
+that Prometheus, and the tenant filter finds the hijack from either side;
 deleting staging's route → a ``resolve`` for the same incident.
 """
 
@@ -16,12 +17,13 @@ import json
 import math
 import re
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import GWWATCH_NS, Stack
+from tests.e2e.conftest import CLUSTER, GWWATCH_NS, Stack
 from tests.e2e.stack import JOB, Event, rule_files, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +36,9 @@ OFFENDER = "staging-analytics/metrics-dashboard"
 VICTIM = "prod-billing/billing-api"
 ALERT = "GwwatchHostnameHijack"
 FOR_SECONDS = 60  # alerts/gwwatch-findings.yaml: GwwatchHostnameHijack `for: 1m`
-RUNBOOK = "https://github.com/gwwatch/gwwatch/blob/main/docs/runbooks.md#gwwatchhostnamehijack"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+RUNBOOK = (f"https://github.com/gwwatch/gwwatch/blob/v{VERSION}/docs/runbooks.md"
+           "#gwwatchhostnamehijack")
 
 
 def test_prometheus_runs_the_shipped_rules_against_gwwatch(stack: Stack) -> None:
@@ -96,9 +100,13 @@ def test_hijack_pages_pagerduty_and_resolves(stack: Stack, capsys: pytest.Captur
     assert body["routing_key"] == stack.routing_key  # read from the routing_key_file
     payload = body["payload"]
     assert payload["severity"] == "critical"
+    # The cluster comes from the Prometheus' external labels, into the text and the labels.
     assert payload["summary"] == (f"HTTPRoute {OFFENDER} hijacks {HOSTNAME} from HTTPRoute "
-                                  f"{VICTIM}")
+                                  f"{VICTIM} in cluster {CLUSTER}")
+    assert payload["group"] == f"{CLUSTER}/{GWWATCH_NS}"
     details = payload["custom_details"]
+    assert details["cluster"] == CLUSTER
+    assert f" in cluster {CLUSTER} " in details["description"]
     assert details["hostname"] == HOSTNAME
     assert details["offender"] == f"HTTPRoute {OFFENDER}"
     assert details["victim"] == f"HTTPRoute {VICTIM}"
@@ -129,11 +137,17 @@ def test_hijack_pages_pagerduty_and_resolves(stack: Stack, capsys: pytest.Captur
 
 # --- the dashboards, against the live Prometheus ---------------------------------------------
 
-_GRAFANA_VARS = {"$namespace": GWWATCH_NS, "$__rate_interval": "20s", "$__interval": "2s"}
+# "All" for the multi-value variables (Grafana sends their allValue, .*).
+_GRAFANA_VARS = {"$namespace": GWWATCH_NS, "$cluster": ".*", "$tenant": ".*",
+                 "$hostname": ".*", "$__rate_interval": "20s", "$__interval": "2s"}
+# What each variable must list here. The cluster is only an external label: no series carries
+# it, so $cluster lists nothing and "All" (.*) matches every series.
+_VARIABLE_VALUES = {"namespace": GWWATCH_NS, "tenant": OFFENDER.split("/")[0],
+                    "hostname": HOSTNAME, "cluster": None}
 
 
-def _substitute(expr: str) -> str:
-    for var, value in _GRAFANA_VARS.items():
+def _substitute(expr: str, **override: str) -> str:
+    for var, value in {**_GRAFANA_VARS, **{f"${k}": v for k, v in override.items()}}.items():
         expr = expr.replace(var, value)
     assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
     return expr
@@ -155,10 +169,14 @@ def check_every_dashboard_query_returns_data(stack: Stack) -> int:
         dashboard = json.loads(path.read_text())
         for var in dashboard["templating"]["list"]:
             if var["type"] == "query":
-                m = re.fullmatch(r"label_values\((\w+), (\w+)\)", var["query"])
+                m = re.fullmatch(r"label_values\((.+), (\w+)\)", var["query"])
                 assert m, var["query"]
-                values = stack.prom.label_values(m[2], m[1])
-                assert GWWATCH_NS in values, f"{path.name} ${var['name']}: {values}"
+                values = stack.prom.label_values(m[2], _substitute(m[1]))
+                want = _VARIABLE_VALUES[var["name"]]
+                if want is None:
+                    assert values == [], f"{path.name} ${var['name']}: {values}"
+                else:
+                    assert want in values, f"{path.name} ${var['name']}: {values}"
                 checked += 1
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
@@ -175,9 +193,34 @@ def check_every_dashboard_query_returns_data(stack: Stack) -> int:
                 checked += 1
                 if panel["title"] == "Active hijacks":  # a hijack has every column
                     (org,) = panel["transformations"]
-                    columns = set(org["options"]["indexByName"])
+                    # Value: the first-seen time; the cluster column stays empty here (an
+                    # external label only).
+                    columns = set(org["options"]["indexByName"]) - {"Value", "cluster"}
                     rows = [s["metric"] for s in result]
                     assert all(columns <= set(r) for r in rows), (columns, rows)
-                    assert any(r["hostname"] == HOSTNAME and r["route"] == OFFENDER
-                               and r["other"] == VICTIM for r in rows), rows
+                    (ours,) = [s for s in result if s["metric"]["hostname"] == HOSTNAME
+                               and s["metric"]["route"] == OFFENDER
+                               and s["metric"]["other"] == VICTIM]
+                    first_seen = float(ours["value"][1]) / 1000
+                    assert time.time() - 120 < first_seen <= time.time(), first_seen
+                    checked += _tenant_filter_finds_either_side(stack, target["expr"])
     return checked
+
+
+def _tenant_filter_finds_either_side(stack: Stack, expr: str) -> int:
+    """$tenant set to the offender's tenant or the victim's finds the hijack; another tenant
+    or hostname does not."""
+    def hosts(**values: str) -> set[str]:
+        return {s["metric"]["hostname"] for s in stack.prom.query(_substitute(expr, **values))}
+
+    assert HOSTNAME in hosts(tenant=OFFENDER.split("/")[0])
+    assert HOSTNAME in hosts(tenant=VICTIM.split("/")[0])
+    assert HOSTNAME not in hosts(tenant="nobody-here")
+    # Grafana puts a selected value in as an escaped regex (in a PromQL string: \\.)
+    assert HOSTNAME in hosts(hostname=_regex(HOSTNAME))
+    assert HOSTNAME not in hosts(hostname=_regex("www.example.com"))
+    return 5
+
+
+def _regex(value: str) -> str:
+    return re.escape(value).replace("\\", "\\\\")
