@@ -298,6 +298,38 @@ def controller_rules(cfg: Config) -> list[dict[str, Any]]:
               "the leader Lease for " + cfg.for_text("GwwatchNoLeader") + ", so no route status or "
               "Event is written (a takeover normally takes under 20 seconds).",
               "Every replica watches, but only the Lease holder writes status and Events."),
+        alert(cfg, "GwwatchAdmissionErrors",
+              f"sum {cfg.by('namespace', 'job', 'instance', 'reason')} (\n"
+              "  rate(gwwatch_admission_errors_total" + cfg.sel() + "[5m])\n) > 0\n",
+              "gwwatch {{ $labels.instance }}: admission reviews fail ({{ $labels.reason }})" + w,
+              "The admission webhook at {{ $labels.instance }}" + w + " has been answering "
+              "admission reviews with errors (reason {{ $labels.reason }}) for "
+              + cfg.for_text("GwwatchAdmissionErrors") + ". The API server then applies the "
+              "webhook's failurePolicy: with Ignore (the default) those changes land "
+              "unchecked, and only detection stands between a hijack and its victim.",
+              "Only replicas serving the webhook (GWWATCH_WEBHOOK_PORT) export the admission\n"
+              "families. Errors the API server meets before reaching gwwatch (TLS, timeouts,\n"
+              "no endpoints) show in its apiserver_admission_webhook_* metrics, not here."),
+        alert(cfg, "GwwatchAdmissionNotRefusing",
+              f"(\n  max {cfg.by('namespace')} (gwwatch_findings"
+              + cfg.sel('kind="Hijack"', 'severity="critical"') + ")\n"
+              f"  > max {cfg.by('namespace')} (gwwatch_findings"
+              + cfg.sel('kind="Hijack"', 'severity="critical"') + " offset 30m)\n)\n"
+              "and\n(\n"
+              f"  sum {cfg.by('namespace')} (increase(gwwatch_admission_requests_total"
+              + cfg.sel('decision="denied"') + "[30m])) == 0\n)\n",
+              "Critical hijacks appear in {{ $labels.namespace }}" + w + " while gwwatch's "
+              "admission webhook refuses nothing",
+              "Critical Hijack findings in {{ $labels.namespace }}" + w + " rose to "
+              "{{ $value }} within 30 minutes, and the admission webhook refused no request in "
+              "that time: the new hijacks got past it. Either the API server does not call it "
+              "(registration, caBundle, Service, NetworkPolicy, timeouts under "
+              "failurePolicy Ignore), or it only warns (GWWATCH_WEBHOOK_MODE warn or off), or "
+              "the hijack came from a change it does not refuse (a Namespace annotation, the "
+              "ownership ConfigMap, a Gateway). GwwatchHostnameHijack names the routes.",
+              "Prevention is not working while detection still is: more critical Hijack\n"
+              "findings than 30 minutes ago and no denial meanwhile. Only where the webhook\n"
+              "runs (its families exist), so installations without it never see this."),
     ]
 
 

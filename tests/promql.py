@@ -157,7 +157,9 @@ def exported_names() -> set[str]:
     from gwwatch.metrics import Metrics
 
     names: set[str] = set()
-    for family in Metrics().registry.collect():
+    m = Metrics()
+    m.enable_admission()  # the webhook's families: only replicas serving it export them
+    for family in m.registry.collect():
         names.update(family.name + s for s in _SUFFIXES[family.type])
         names.update(s.name for s in family.samples)
     return names
@@ -168,6 +170,7 @@ def exported_labels() -> dict[str, frozenset[str]]:
     from gwwatch.metrics import Metrics
 
     m = Metrics()
+    m.enable_admission()
     out: dict[str, frozenset[str]] = {}
     for family in m.registry.collect():
         out[family.name] = frozenset(getattr(family, "_labelnames", ()))
