@@ -8,7 +8,7 @@ records only, never on raw dicts.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -50,6 +50,11 @@ _MAX_MATCHES_PER_RULE: Final = 64
 _MAX_MATCHES_PER_ROUTE: Final = 128
 _MAX_HEADER_MATCHES: Final = 16
 _MAX_BACKENDS: Final = 16
+# Lists and maps nested deeper than this (counting spec, or the metadata field, as one) are
+# malformed: a valid object nests under 10, and str()/repr() of the values the parser copies
+# into labels and messages recurse, so a value ~1,000 deep raised RecursionError.
+_MAX_DEPTH: Final = 32
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HEADER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 # HTTPMethod enum (httproute_types.go); any other value is UnsupportedValue.
@@ -280,6 +285,10 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
     try:
         if not isinstance(meta, Mapping):
             raise _Malformed("metadata is missing")
+        for part in (meta.get("name"), meta.get("labels"), meta.get("annotations"),
+                     obj.get("spec")):
+            if _too_deep(part):
+                raise _Malformed(f"a value is nested deeper than {_MAX_DEPTH} levels")
         if not name or not _NAME_RE.match(name) or len(name) > 253:
             raise _Malformed(f"metadata.name {_show(meta.get('name'))} is not a valid name")
         if kind == "Namespace":
@@ -306,6 +315,29 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _too_deep(value: object) -> bool:
+    """Whether lists and maps nest more than ``_MAX_DEPTH`` deep in ``value``: one level at a
+    time, without recursion."""
+    level = [value]
+    for _ in range(_MAX_DEPTH):
+        below: list[object] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:  # the common cases first: isinstance() of an ABC is slow
+                children: Iterable[object] = item.values()  # type: ignore[attr-defined]
+            elif kind is list or kind is tuple:
+                children = item  # type: ignore[assignment]
+            elif isinstance(item, Mapping):
+                children = item.values()
+            else:
+                continue
+            below += [child for child in children if type(child) not in _SCALARS]
+        if not below:
+            return False
+        level = below
+    return any(isinstance(item, dict | list | tuple | Mapping) for item in level)
 
 
 def _show(value: object, limit: int = 80) -> str:

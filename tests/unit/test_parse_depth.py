@@ -1,0 +1,108 @@
+"""``parse`` never raises, however deeply a value nests (issue 11, item 5).
+
+Python's ``str``/``repr`` recurse on lists and maps, and so did the parser when it wrote a value
+into a label or a message: a value nested ~1,000 deep raised ``RecursionError``. Values nested
+deeper than any valid object are now refused as malformed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from gwwatch.engine import parse
+from gwwatch.engine.model import Invalid, NamespaceInfo, Route
+from tests import builders as b
+
+# Past the interpreter's recursion limit: what a JSON document or a YAML file can hold.
+DEPTH = sys.getrecursionlimit() + 10
+
+
+def _deep(depth: int, leaf: object = "x", *, mapping: bool = False) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = {"k": value} if mapping else [value]
+    return value
+
+
+def _namespace_label(value: object) -> dict[str, Any]:
+    obj = b.namespace("team-a")
+    obj["metadata"]["labels"] = {"team": value}
+    return obj
+
+
+def _name(value: object) -> dict[str, Any]:
+    obj = b.http_route("r")
+    obj["metadata"]["name"] = value
+    return obj
+
+
+def _path_type(value: object) -> dict[str, Any]:
+    return b.http_route("r", matches=[{"path": {"type": value, "value": "/"}}])
+
+
+def _backend_kind(value: object) -> dict[str, Any]:
+    obj = b.http_route("r")
+    obj["spec"]["rules"] = [{"backendRefs": [{"name": "svc", "kind": value}]}]
+    return obj
+
+
+def _allowed_kind_group(value: object) -> dict[str, Any]:
+    return b.gateway(listeners=[b.listener(kinds=[{"kind": "HTTPRoute", "group": value}])])
+
+
+def _selector_label(value: object) -> dict[str, Any]:
+    return b.gateway(listeners=[b.listener(from_="Selector",
+                                           selector={"matchLabels": {"a": value}})])
+
+
+def _unknown_field(value: object) -> dict[str, Any]:
+    obj = b.http_route("r")
+    obj["spec"]["x-unknown"] = value
+    return obj
+
+
+WHERE = {
+    "namespace label": _namespace_label,
+    "metadata.name": _name,
+    "path type": _path_type,
+    "backendRef kind": _backend_kind,
+    "allowedRoutes kind group": _allowed_kind_group,
+    "selector label": _selector_label,
+    "unknown spec field": _unknown_field,
+}
+
+
+@pytest.mark.parametrize("mapping", [False, True], ids=["lists", "maps"])
+@pytest.mark.parametrize("where", sorted(WHERE))
+def test_a_value_nested_past_the_recursion_limit_is_invalid_not_an_exception(
+        where: str, mapping: bool) -> None:
+    obj = WHERE[where](_deep(DEPTH, mapping=mapping))
+    result = parse(obj, source="deep.yaml")
+    assert isinstance(result, Invalid), result
+    assert "nested deeper than" in result.reason
+    assert result.source == "deep.yaml"
+
+
+def test_the_invalid_record_names_the_object() -> None:
+    result = parse(_namespace_label(_deep(DEPTH)))
+    assert isinstance(result, Invalid)
+    assert (result.kind, result.name) == ("Namespace", "team-a")
+
+
+def test_ordinary_nesting_still_parses() -> None:
+    # The deepest valid route field sits a few levels down; the bound leaves them all alone.
+    ns = parse(_namespace_label("x"))
+    assert isinstance(ns, NamespaceInfo) and ns.labels["team"] == "x"
+    route = parse(_unknown_field(_deep(20, mapping=True)))
+    assert isinstance(route, Route)
+
+
+def test_nesting_past_32_levels_is_refused() -> None:
+    # spec is the first level: an unknown field's value 31 maps deep reaches 32 levels
+    assert isinstance(parse(_unknown_field(_deep(31, mapping=True))), Route)
+    result = parse(_unknown_field(_deep(32, mapping=True)))
+    assert isinstance(result, Invalid)
+    assert result.reason == "a value is nested deeper than 32 levels"
