@@ -354,6 +354,9 @@ class TestHostileInput:
                      id="recursive-alias"),
         pytest.param("deep.yaml", "x:\n  " + "[" * 150 + "]" * 150 + "\n", 2,
                      "nested deeper than", id="deep-yaml"),
+        pytest.param("stacked.yaml", "".join(  # each line 11 deep, the last one 132
+            f"l{i}: &l{i} [[[[[[[[[[[{'*l' + str(i - 1) if i else 1}]]]]]]]]]]]\n"
+            for i in range(12)), 3, "nested deeper than", id="deep-through-aliases"),
         pytest.param("int.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
                      "  uid: " + "7" * 5000 + "\n", 5, "5000 digits", id="long-int-yaml"),
         pytest.param("nul.yaml", "kind: Namespace\nmetadata: {name: \"a\0b\"}\n", 2,
