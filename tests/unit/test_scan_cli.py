@@ -359,6 +359,8 @@ class TestHostileInput:
             for i in range(12)), 3, "nested deeper than", id="deep-through-aliases"),
         pytest.param("int.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
                      "  uid: " + "7" * 5000 + "\n", 5, "5000 digits", id="long-int-yaml"),
+        pytest.param("surrogate.yaml", 'apiVersion: v1\nkind: Namespace\nmetadata:\n'
+                     '  name: "a\\ud800"\n', 4, "", id="lone-surrogate"),
         pytest.param("nul.yaml", "kind: Namespace\nmetadata: {name: \"a\0b\"}\n", 2,
                      "not allowed", id="nul-character"),
     ])
