@@ -21,6 +21,7 @@ saw the finding.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from collections.abc import Iterable, Iterator
@@ -41,7 +42,7 @@ from gwwatch import __version__
 from gwwatch.engine import Finding
 from gwwatch.engine.vocabulary import ROUTE_KINDS, FindingKind, Severity
 
-__all__ = ["EVENT_RESULTS", "STATUS_RESULTS", "Metrics", "Snapshot"]
+__all__ = ["EVENT_RESULTS", "STATUS_RESULTS", "Metrics", "Snapshot", "label_value"]
 
 # Process-wide: no ``*_created`` series beside counters and histograms. Nothing reads them
 # (rate() and increase() handle resets), and they were a fifth of what a replica exports.
@@ -74,13 +75,35 @@ class Snapshot:
     built_at: float = field(default=0.0, compare=False)
 
 
-def _label(value: object) -> str:
+_CUT_HASH: Final = 8  # hex digits of sha256 kept after a cut value: unique in practice
+
+
+def label_value(value: object) -> str:
+    """``value`` as a label value of at most 253 characters. A longer one keeps its first
+    characters (a reader still finds the object) and ends in ``~`` and a short hash of the whole
+    value, so two values sharing a long prefix stay two series."""
     text = "" if value is None else str(value)
-    return text if len(text) <= _LABEL_LIMIT else text[:_LABEL_LIMIT]
+    if len(text) <= _LABEL_LIMIT:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_CUT_HASH]
+    return f"{text[:_LABEL_LIMIT - _CUT_HASH - 1]}~{digest}"
+
+
+_label = label_value
+
+
+def _was_cut(labels: Iterable[str], values: Iterable[object]) -> bool:
+    return any(a != ("" if b is None else str(b)) for a, b in zip(labels, values, strict=True))
 
 
 _FINDING_LABELS: Final = ("kind", "reason", "severity", "hostname", "gateway", "listener",
                           "route_kind", "route", "other_kind", "other", "tenant", "other_tenant")
+
+
+def _finding_raw(f: Finding) -> tuple[object, ...]:
+    return (f.kind, f.reason, f.severity, f.hostname, f.gateway or "", f.listener or "",
+            f.route.kind if f.route else "", f.route or "", f.other.kind if f.other else "",
+            f.other or "", f.tenant or "", f.other_tenant or "")
 
 
 def _finding_labels(f: Finding) -> tuple[str, ...]:
@@ -126,12 +149,14 @@ class _SnapshotCollector(Collector):
         ordered = sorted(snap.findings, key=Finding.sort_key)
         kept = ordered[: self.max_finding_series]
         seen: set[tuple[str, ...]] = set()
+        cut_info = 0
         for f in kept:
             labels = _finding_labels(f)
             if labels not in seen:  # a series per finding; never two with one label set
                 seen.add(labels)
                 info.add_metric(labels, 1)
                 first.add_metric(labels, first_seen.get(labels, snap.built_at))
+                cut_info += _was_cut(labels, _finding_raw(f))
         yield info
         yield first
         dropped = GaugeMetricFamily(
@@ -149,9 +174,19 @@ class _SnapshotCollector(Collector):
         attached = GaugeMetricFamily(
             "gwwatch_attachments", "Routes attached per Gateway listener.",
             labels=("gateway", "listener"))
+        cut_attached = 0
         for (gateway, listener), n in snap.attachments:
-            attached.add_metric((_label(gateway), _label(listener)), n)
+            labels = (_label(gateway), _label(listener))
+            attached.add_metric(labels, n)
+            cut_attached += _was_cut(labels, (gateway, listener))
         yield attached
+        cut = GaugeMetricFamily(
+            "gwwatch_label_values_cut",
+            "Exported series with a label value cut to 253 characters (it ends in ~ and a hash "
+            "of the whole value, so it stays unique), by metric.", labels=("metric",))
+        cut.add_metric(("gwwatch_finding_info",), cut_info)
+        cut.add_metric(("gwwatch_attachments",), cut_attached)
+        yield cut
         invalid = GaugeMetricFamily(
             "gwwatch_invalid_objects", "Objects gwwatch cannot parse (skipped), by kind.",
             labels=("kind",))
