@@ -50,6 +50,7 @@ _SUFFIXES: Final = (".yaml", ".yml", ".json")
 _STR: Final = "tag:yaml.org,2002:str"
 _INT: Final = "tag:yaml.org,2002:int"
 _NULL: Final = "tag:yaml.org,2002:null"
+_MERGE: Final = "tag:yaml.org,2002:merge"
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # Text whose scalars need a look: an escape that could be a surrogate, or a long number (text
 # decoded from UTF-8 holds no surrogate of its own).
@@ -156,6 +157,7 @@ def _check_yaml(node: yaml.Node, where: str, *, scalars: bool = True) -> None:
         open_.add(key)
         stack.append((current, -depth))
         if isinstance(current, yaml.MappingNode):
+            _unique_keys(current, where)
             for k, v in value:
                 stack.append((k, depth + 1))
                 stack.append((v, depth + 1))
@@ -166,6 +168,26 @@ def _check_yaml(node: yaml.Node, where: str, *, scalars: bool = True) -> None:
         raise ManifestError(f"{where}:{node.start_mark.line + 1}: YAML aliases expand this "
                             f"document by {added} nodes (more than {MAX_ALIAS_NODES}; an alias "
                             "bomb?)")
+
+
+def _unique_keys(node: yaml.MappingNode, where: str) -> None:
+    """A key twice in one mapping is refused, as the API server's decoder refuses it (YAML
+    loaders keep the last one silently: files joined without ``---`` become one object)."""
+    keys = [(k.tag, k.value) for k, _ in node.value if type(k) is yaml.ScalarNode]
+    if len(set(keys)) == len(keys):
+        return
+    seen: set[tuple[str, object]] = set()
+    for k, _ in node.value:
+        if type(k) is yaml.ScalarNode and (k.tag, k.value) in seen and k.tag != _MERGE:
+            raise ManifestError(f"{where}:{k.start_mark.line + 1}: key {_key_words(k.value)} "
+                                "twice in one mapping (two documents without --- between "
+                                "them?)")
+        seen.add((k.tag, k.value))
+
+
+def _key_words(value: object) -> str:
+    shown = ascii(str(value))
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _check_depth(node: yaml.Node, where: str) -> None:
@@ -179,6 +201,7 @@ def _check_depth(node: yaml.Node, where: str) -> None:
             raise ManifestError(f"{where}:{current.start_mark.line + 1}: nested deeper than "
                                 f"{MAX_DEPTH} levels")
         if type(current) is mapping:
+            _unique_keys(current, where)
             for k, v in current.value:
                 if type(v) is not scalar:
                     stack.append((v, depth + 1))
@@ -229,9 +252,26 @@ def _yaml_documents(text: str, where: str) -> Iterator[tuple[object, int]]:
         loader.dispose()
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
 def _json_documents(text: str, where: str) -> Iterator[tuple[object, int]]:
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_json_object)
+    except _DuplicateKey as exc:
+        raise ManifestError(f"{where}: key {_key_words(exc.args[0])} twice in one object") from exc
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
     except ValueError as exc:  # an integer over sys.get_int_max_str_digits() digits

@@ -361,6 +361,10 @@ class TestHostileInput:
                      "  uid: " + "7" * 5000 + "\n", 5, "5000 digits", id="long-int-yaml"),
         pytest.param("surrogate.yaml", 'apiVersion: v1\nkind: Namespace\nmetadata:\n'
                      '  name: "a\\ud800"\n', 4, "", id="lone-surrogate"),
+        pytest.param("joined.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n"
+                     "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n", 4,
+                     "key 'apiVersion' twice in one mapping (two documents without ---",
+                     id="duplicate-key"),
         pytest.param("nul.yaml", "kind: Namespace\nmetadata: {name: \"a\0b\"}\n", 2,
                      "not allowed", id="nul-character"),
     ])
@@ -380,6 +384,8 @@ class TestHostileInput:
         pytest.param('{"kind": "Namespace", "metadata": {"name": "a\\ud800"}}',
                      "lone surrogate", id="lone-surrogate"),
         pytest.param('{"a": ' * 150 + "1" + "}" * 150, "nested deeper than", id="150-deep"),
+        pytest.param('{"kind": "Namespace", "metadata": {"name": "a", "name": "b"}}',
+                     "key 'name' twice in one object", id="duplicate-key"),
     ])
     def test_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
                   words: str) -> None:
