@@ -316,7 +316,7 @@ def controller() -> dash.Dashboard:
     return (
         base("gwwatch / Controller health", "gwwatch-controller",
              "Is gwwatch watching, analysing and writing? Replicas, leader, watches per kind, "
-             "reconcile latency, status writes and Events.")
+             "reconcile latency, status writes and Events, and the admission webhook.")
         .with_row(dash.Row("Replicas"))
         .with_panel(single(
             "Replicas", "gwwatch processes being scraped.",
@@ -404,6 +404,43 @@ def controller() -> dash.Dashboard:
             "appears, Normal when it clears).",
             query(f"sum by (type, result) (rate(gwwatch_events_total{{{NS}}}[{RATE}]))",
                   legend="{{type}} {{result}}"), unit="ops", stacked=True))
+        .with_row(dash.Row("Admission webhook (deploy/components/admission)"))
+        .with_panel(ts(
+            "Admission reviews by decision",
+            "Admission reviews answered per second, all replicas: denied (a new critical "
+            "Hijack by the object under review), warned (admitted with warnings), allowed, "
+            "unchecked (mode off, or a replica still syncing). Empty where the webhook is off.",
+            query("sum by (decision) "
+                  f"(rate(gwwatch_admission_requests_total{{{NS}}}[{RATE}]))",
+                  legend="{{decision}}"), unit="reqps", stacked=True))
+        .with_panel(ts(
+            "Admission reviews by kind and operation",
+            "Which objects the API server asks about (the webhook's rules: route kinds, "
+            "ListenerSets and Gateways; CREATE and UPDATE).",
+            query("sum by (kind, operation) "
+                  f"(rate(gwwatch_admission_requests_total{{{NS}}}[{RATE}]))",
+                  legend="{{kind}} {{operation}}"), unit="reqps"))
+        .with_panel(ts(
+            "Admission latency",
+            "Time from a review's headers to its answer in gwwatch (p50, p99): one what-if on "
+            "the graph. The webhook's timeoutSeconds (3 s shipped) is the ceiling the API "
+            "server waits.",
+            query("histogram_quantile(0.5, sum by (le) "
+                  f"(rate(gwwatch_admission_duration_seconds_bucket{{{NS}}}[{RATE}])))",
+                  "A", legend="p50"),
+            query("histogram_quantile(0.99, sum by (le) "
+                  f"(rate(gwwatch_admission_duration_seconds_bucket{{{NS}}}[{RATE}])))",
+                  "B", legend="p99"), unit="s"))
+        .with_panel(ts(
+            "Admission errors and pending objects",
+            "Reviews answered with an error per second by reason (the API server then applies "
+            "the failurePolicy), and objects admitted that the watch has not delivered yet "
+            "(they count in later decisions of that replica).",
+            query("sum by (reason) "
+                  f"(rate(gwwatch_admission_errors_total{{{NS}}}[{RATE}]))",
+                  "A", legend="errors {{reason}}"),
+            query(f"max by (instance) (gwwatch_admission_pending{{{NS}}})",
+                  "B", legend="pending {{instance}}")))
     )
 
 

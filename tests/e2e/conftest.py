@@ -10,6 +10,7 @@ skip outside CI and fail in CI (``CI`` set).
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -20,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane import ControlPlane
+from tests.controlplane import ControlPlane, certs
 from tests.controlplane.controlplane import _Process, free_port
 from tests.controlplane.fixtures import running_control_plane
 from tests.e2e.stack import (
     JOB,
+    ROOT,
     PagerDuty,
     PromAPI,
     alertmanager_config,
@@ -97,6 +99,16 @@ class Stack:
         return [(name, p.tail(lines)) for name, p in self.processes.items()]
 
 
+def _webhook_registration(port: int, ca_bundle: bytes) -> dict[str, Any]:
+    """The shipped ValidatingWebhookConfiguration, calling the local port by URL."""
+    doc: dict[str, Any] = yaml.safe_load(
+        (ROOT / "deploy" / "components" / "admission" / "webhook.yaml").read_text())
+    doc["webhooks"][0]["clientConfig"] = {
+        "url": f"https://127.0.0.1:{port}/validate",
+        "caBundle": base64.b64encode(ca_bundle).decode()}
+    return doc
+
+
 def _start(proc: Any, ready_url: str, what: str, timeout: float = 30.0) -> None:
     proc.start()
 
@@ -120,7 +132,12 @@ def stack(e2e_control_plane: ControlPlane, tools: dict[str, Path],
     routing_key = "e2e0123456789abcdef0123456789abc"  # Events API v2 keys are 32 characters
     key_file = work / "routing-key"
     key_file.write_text(routing_key + "\n")
-    ports = {name: free_port() for name in ("gwwatch", "prometheus", "alertmanager")}
+    ports = {name: free_port() for name in ("gwwatch", "webhook", "prometheus",
+                                            "alertmanager")}
+    # The admission webhook runs too, registered as deploy/components/admission ships it, in
+    # warn mode: the hijack still lands (and pages), with kubectl showing what deny would
+    # refuse, and the dashboard's admission panels have data.
+    webhook = certs.serving(work)
 
     with PagerDuty() as pagerduty:
         am_config = work / "alertmanager.yml"
@@ -133,6 +150,10 @@ def stack(e2e_control_plane: ControlPlane, tools: dict[str, Path],
             namespace=GWWATCH_NS, interval=interval, cluster=CLUSTER)))
         processes = {
             "gwwatch": _Process("gwwatch", [
+                "env", f"GWWATCH_WEBHOOK_PORT={ports['webhook']}",
+                "GWWATCH_WEBHOOK_BIND_ADDRESS=127.0.0.1", "GWWATCH_WEBHOOK_MODE=warn",
+                f"GWWATCH_WEBHOOK_CERT_FILE={webhook.cert}",
+                f"GWWATCH_WEBHOOK_KEY_FILE={webhook.key}",
                 sys.executable, "-m", "gwwatch", "run", f"--kubeconfig={sa_kubeconfig}",
                 f"--namespace={GWWATCH_NS}", "--metrics-bind-address=127.0.0.1",
                 f"--metrics-port={ports['gwwatch']}", "--identity=e2e-0", "--log-format=json"],
@@ -157,6 +178,7 @@ def stack(e2e_control_plane: ControlPlane, tools: dict[str, Path],
         try:
             _start(processes["gwwatch"], f"http://127.0.0.1:{ports['gwwatch']}/readyz",
                    "gwwatch run")
+            cp.create(_webhook_registration(ports["webhook"], webhook.ca_bundle))
             _start(processes["alertmanager"],
                    f"http://127.0.0.1:{ports['alertmanager']}/-/ready", "Alertmanager")
             _start(processes["prometheus"], f"http://127.0.0.1:{ports['prometheus']}/-/ready",
