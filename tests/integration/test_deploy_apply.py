@@ -361,3 +361,27 @@ def test_monitoring_applies_against_the_operator_crds(
         assert bad.returncode != 0 and "scheme" in bad.stderr, bad.stderr
     finally:
         _delete_created(kubectl, docs, existed)
+
+
+def test_chart_monitoring_objects_pass_the_operator_crds(
+    kubectl: Kubectl, installed: list[Doc], prometheus_operator_crds: list[str]
+) -> None:
+    """The chart's ServiceMonitor and PrometheusRule (every monitoring option on) are valid
+    objects of the pinned Operator's CRDs: a server-side dry run accepts them."""
+    from tests.helm.build import require_helm
+
+    helm = require_helm()
+    done = subprocess.run(
+        [str(helm), "template", "gwwatch", str(ROOT / "charts" / "gwwatch"),
+         "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
+         "--set", "serviceMonitor.labels.release=kube-prometheus-stack",
+         "--set", "prometheusRule.labels.release=kube-prometheus-stack"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout)
+            if d and d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+    assert len(docs) == 2
+    proc = kubectl("apply", "--server-side", "--dry-run=server", f"--field-manager={FIELD_MANAGER}",
+                   "-f", "-", stdin=yaml.safe_dump_all(docs))
+    assert proc.stdout.count("(server dry run)") == 2, proc.stdout
