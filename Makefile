@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-scan test unit bench lint controlplane clean
+.PHONY: demo demo-scan test unit bench lint controlplane helm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ demo-scan: $(STAMP)
 
 ## Builds (or reuses) the test control plane, then runs every test: lint, types, unit, tools,
 ## pypi, integration, e2e (tests/README.md says what each folder needs).
-test: $(STAMP) controlplane lint
+test: $(STAMP) controlplane helm lint
 	$(PY) -m pytest -q
 
 ## Only tests/unit: pure and offline (no network, no apt, no PyPI, no built binary).
@@ -39,11 +39,15 @@ bench: $(STAMP)
 	$(PY) -m bench.engine
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gwwatch tests bench dashboards deploy examples
+	$(VENV)/bin/ruff check gwwatch tests bench alerts dashboards deploy examples
 	$(VENV)/bin/mypy --strict gwwatch
 
 controlplane: $(STAMP)
 	$(PY) -m tests.controlplane build
+
+## helm for the chart tests, built from its Go module and cached (tests/helm/build.py).
+helm: $(STAMP)
+	$(PY) -m tests.helm.build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
