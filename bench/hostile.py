@@ -1,0 +1,375 @@
+"""What a hostile tenant's objects cost the engine: time per change under each vector of issue 11.
+
+    .venv/bin/python -m bench.hostile                    # every vector, 60 s budget per run
+    .venv/bin/python -m bench.hostile --vectors a c --budget 60
+    .venv/bin/python -m bench.hostile --json             # one JSON object per run, for a note
+
+(from the repository root: the objects come from tests/builders.py).
+
+Every run (one vector at one size) is a child process killed after ``--budget`` seconds, so
+the bench never hangs: a step that did not finish is shown as ``> N s``. A run loads its
+cluster in one batch (``apply``, as a relist does), then makes the vector's changes one at a
+time (``upsert``/``delete``, as watch events do), timing each step's wall clock and CPU.
+
+The engine runs synchronously: one step is one stretch of the event loop with nothing else
+served (Lease renewal, ``/healthz``) unless analysis moves off the loop. The ``lease`` column
+reads the longest step against client-go's defaults (renew deadline 10 s, retry 2 s): ``MISS``
+when it outlasts the deadline, ``risk`` when it outlasts deadline - retry (a renewal due just
+before the step started cannot be retried in time), ``ok`` otherwise.
+
+Vectors:
+  a  path regex ``/(.|.)*a…a\\d`` (n a's) on the victim's hostname; growth with n
+  b  ``/(.*)*(.*)*(.*)*x`` on a route that owns the hostname (the older, or claimed), then a
+     ``PathPrefix /v1/charge`` route of another tenant created beside it
+  b2 the same regex created after the ``PathPrefix /v1/charge`` route (ranked below it, the
+     regex is never tried on a path: cheap)
+  c  matches per hostname M = routes x matches (20 routes once M >= 20), every route
+     mirroring the same paths: load, one route edited, one deleted; growth with M
+  d  N one-match routes hijacking one victim: load, one more hijacker, victim edited
+  e  324 one-match routes on one hostname deleted one by one (watch events), and as one batch;
+     ``burst_s``: the deletes back to back, what the loop is held for if it does not yield
+     between events
+  f  a Namespace annotation claiming the victim's exact hostname beside 300 hijackers: cost,
+     and how many Hijacks against the victim survive the claim
+Figures, not assertions: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tests import builders as b
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "api.example.com"
+RENEW_DEADLINE_S = 10.0
+RETRY_PERIOD_S = 2.0
+VICTIM_NS = "team-victim"
+REGEX_B = "/(.*)*(.*)*(.*)*x"
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+def base() -> list[dict[str, Any]]:
+    """The infra namespace and one shared Gateway: HTTP on port 80, routes from every namespace."""
+    return [b.namespace("infra"),
+            b.gateway(listeners=[b.listener("http", port=80, protocol="HTTP", from_="All")])]
+
+
+def route(name: str, ns: str, paths: list[tuple[str, str]], *, created: int,
+          version: int = 0) -> dict[str, Any]:
+    """An HTTPRoute on ``HOST`` with one rule per 64 matches; ``paths`` are (type, value)."""
+    matches = [b.match(value, type=type_) for type_, value in paths]
+    rules = [b.rule(*matches[i:i + 64], backend=f"svc-{name}") for i in range(0, len(matches), 64)]
+    return b.http_route(name, ns, hostnames=[HOST], rules=rules or None, created=b.ts(created),
+                        resource_version=str(version))
+
+
+def victim(paths: list[tuple[str, str]] | None = None, version: int = 0) -> dict[str, Any]:
+    return route("api", VICTIM_NS, paths or [("PathPrefix", "/v1/charge")], created=1,
+                 version=version)
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+class Run:
+    """The graph of one run; each step prints one JSON line at once (a killed run keeps them)."""
+
+    def __init__(self, trust_annotations: bool = True) -> None:
+        from gwwatch.engine import ConflictGraph, Policy
+
+        self.graph = ConflictGraph(Policy(trust_annotations=trust_annotations))
+
+    def step(self, what: str, call: Callable[[], object]) -> None:
+        print(json.dumps({"step": what, "started": True}), flush=True)
+        w0, c0 = time.perf_counter(), time.process_time()
+        call()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        print(json.dumps({"step": what, "wall_s": wall, "cpu_s": cpu,
+                          "findings": len(self.graph.findings())}), flush=True)
+
+    def note(self, **facts: object) -> None:
+        print(json.dumps({"note": facts}), flush=True)
+
+    def load(self, objs: list[dict[str, Any]]) -> None:
+        parsed = [p for p in (_parse(o) for o in objs) if p is not None]
+        self.step(f"load {len(objs)} objects", lambda: self.graph.apply(parsed))
+
+    def upsert(self, what: str, obj: dict[str, Any]) -> None:
+        parsed = _parse(obj)
+        assert parsed is not None
+        self.step(what, lambda: self.graph.upsert(parsed))
+
+    def delete(self, what: str, kind: str, ns: str, name: str) -> None:
+        from gwwatch.engine import ObjectRef
+
+        self.step(what, lambda: self.graph.delete(ObjectRef(kind, ns, name)))
+
+    def hijacks_of_victim(self) -> int:
+        from gwwatch.engine import FindingKind, ObjectRef
+
+        ref = ObjectRef("HTTPRoute", VICTIM_NS, "api")
+        return sum(1 for f in self.graph.findings_of(ref)
+                   if f.kind == FindingKind.HIJACK and f.other == ref)
+
+
+def _parse(obj: dict[str, Any]) -> Any:
+    from gwwatch.engine import parse
+
+    return parse(obj)
+
+
+def vector_a(n: int) -> None:
+    pattern = "/(.|.)*" + "a" * n + r"\d"
+    r = Run()
+    r.load([*base(), b.namespace(VICTIM_NS), b.namespace("team-evil"), victim()])
+    r.upsert("regex route created", route("evil", "team-evil", [("RegularExpression", pattern)],
+                                          created=100))
+    r.upsert("victim edited", victim([("PathPrefix", "/v1/charges")], version=1))
+
+
+def vector_b(_: int) -> None:
+    # The regex route is the older one (it owns the hostname: first on it, or claimed): the
+    # victim's PathPrefix route then makes the engine try the regex on a probe path.
+    r = Run()
+    r.load([*base(), b.namespace(VICTIM_NS), b.namespace("team-evil"),
+            route("evil", "team-evil", [("RegularExpression", REGEX_B)], created=0)])
+    r.upsert("PathPrefix /v1/charge route created", victim())
+
+
+def vector_b2(_: int) -> None:
+    # The same regex created after the victim's route: ranked below it, never tried on a path.
+    r = Run()
+    r.load([*base(), b.namespace(VICTIM_NS), b.namespace("team-evil"), victim()])
+    r.upsert("regex route created", route(
+        "evil", "team-evil", [("RegularExpression", REGEX_B)], created=100))
+    r.upsert("victim edited", victim([("PathPrefix", "/v1/charges")], version=1))
+
+
+def _split(m: int) -> tuple[int, int]:
+    routes = min(20, m)
+    return routes, -(-m // routes)
+
+
+def vector_c(m: int) -> None:
+    routes, per = _split(m)
+    paths = [("PathPrefix", f"/p{j}") for j in range(per)]
+    objs = [*base()]
+    for i in range(routes):
+        objs.append(b.namespace(f"team-{i}"))
+        objs.append(route(f"r{i}", f"team-{i}", paths, created=1 + i))
+    r = Run()
+    r.note(routes=routes, matches_per_route=per, matches=routes * per)
+    r.load(objs)
+    last = routes - 1
+    edited = [*paths[:-1], ("PathPrefix", f"/p{per - 1}/edited")]
+    r.upsert("one route edited", route(f"r{last}", f"team-{last}", edited, created=1 + last,
+                                       version=1))
+    r.delete("one route deleted", "HTTPRoute", f"team-{last}", f"r{last}")
+
+
+def vector_d(n: int) -> None:
+    objs = [*base(), b.namespace(VICTIM_NS), victim([("PathPrefix", "/v1")]),
+            b.namespace(f"team-h{n - 1}")]
+    for i in range(n - 1):
+        objs.append(b.namespace(f"team-h{i}"))
+        objs.append(route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/charge{i}")],
+                          created=10 + i))
+    r = Run()
+    r.load(objs)
+    last = n - 1
+    r.upsert(f"hijacker {n} created", route(f"h{last}", f"team-h{last}",
+                                            [("PathPrefix", f"/v1/charge{last}")],
+                                            created=10 + last))
+    r.upsert("victim edited", victim([("PathPrefix", "/v1/")], version=1))
+    r.note(hijacks_of_victim=r.hijacks_of_victim())
+
+
+def vector_e(n: int) -> None:
+    objs = [*base()]
+    for i in range(n):
+        objs.append(b.namespace(f"team-{i}"))
+        objs.append(route(f"r{i}", f"team-{i}", [("PathPrefix", f"/p{i}")], created=1 + i))
+    parsed = [p for p in (_parse(o) for o in objs) if p is not None]
+    r = Run()
+    r.load(objs)
+    from gwwatch.engine import ObjectRef
+
+    refs = [ObjectRef("HTTPRoute", f"team-{i}", f"r{i}") for i in range(n)]
+    longest = 0.0
+    w0, c0 = time.perf_counter(), time.process_time()
+    print(json.dumps({"step": f"{n} deletes, one by one", "started": True}), flush=True)
+    for ref in refs:
+        s = time.perf_counter()
+        r.graph.delete(ref)
+        longest = max(longest, time.perf_counter() - s)
+    burst = time.perf_counter() - w0
+    print(json.dumps({"step": f"{n} deletes, one by one", "wall_s": burst,
+                      "cpu_s": time.process_time() - c0, "longest_s": longest,
+                      "findings": len(r.graph.findings())}), flush=True)
+    r.note(burst_s=round(burst, 3), burst_lease="MISS" if burst > RENEW_DEADLINE_S else "ok")
+    from gwwatch.engine.model import Route
+
+    r.graph.apply([p for p in parsed if isinstance(p, Route)])
+    r.step(f"{n} deletes in one batch", lambda: r.graph.apply((), refs))
+
+
+def vector_f(n: int) -> None:
+    objs = [*base(), b.namespace(VICTIM_NS), b.namespace("team-evil"),
+            victim([("PathPrefix", "/v1")]),
+            route("evil", "team-evil", [("PathPrefix", "/v1/charge")], created=5)]
+    for i in range(n):
+        objs.append(b.namespace(f"team-h{i}"))
+        objs.append(route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/h{i}")], created=10 + i))
+    r = Run()
+    r.load(objs)
+    before = r.hijacks_of_victim()
+    r.upsert("evil namespace claims the victim's hostname",
+             b.namespace("team-evil", hostnames=HOST))
+    r.note(hijacks_of_victim_before=before, hijacks_of_victim_after=r.hijacks_of_victim())
+
+
+VECTORS: dict[str, tuple[str, Callable[[int], None], list[int], str]] = {
+    "a": ("regex /(.|.)*a{n}\\d beside the victim", vector_a, [10, 12, 14, 16, 18, 20], "n"),
+    "b": ("regex /(.*)*(.*)*(.*)*x (older) beside PathPrefix /v1/charge", vector_b, [1], "-"),
+    "b2": ("regex /(.*)*(.*)*(.*)*x (newer) beside PathPrefix /v1/charge", vector_b2, [1], "-"),
+    "c": ("matches per hostname", vector_c, [1, 10, 100, 250, 500, 1000, 2560], "matches"),
+    "d": ("hijackers of one victim", vector_d, [1, 10, 100, 300, 1000], "hijackers"),
+    "e": ("routes on one hostname deleted", vector_e, [324], "routes"),
+    "f": ("annotation claim on the victim's hostname", vector_f, [300], "hijackers"),
+}
+
+
+# --- the parent: one child per run, killed at the budget ---------------------------------------
+
+
+def run_one(vector: str, size: int, budget: float) -> dict[str, Any]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, "-m", "bench.hostile", "--one", vector, str(size)]
+    w0 = time.perf_counter()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=budget)
+        stdout, timed_out, rc, err = out.stdout, False, out.returncode, out.stderr
+    except subprocess.TimeoutExpired as exc:
+        raw = exc.stdout or b""
+        stdout = raw.decode() if isinstance(raw, bytes) else raw
+        timed_out, rc, err = True, None, ""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    steps: list[dict[str, Any]] = []
+    notes: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        item = json.loads(line)
+        if "note" in item:
+            notes.update(item["note"])
+        elif item.get("started"):
+            steps.append({"step": item["step"], "wall_s": None})
+        else:
+            steps[-1] = item
+    unfinished = next((s["step"] for s in steps if s["wall_s"] is None), None)
+    return {"vector": vector, "size": size, "budget_s": budget, "timed_out": timed_out,
+            "returncode": rc, "stderr": err[-2000:] if rc else "",
+            "process_wall_s": round(time.perf_counter() - w0, 2),
+            "process_cpu_s": round((after.ru_utime + after.ru_stime)
+                                   - (before.ru_utime + before.ru_stime), 2),
+            "steps": steps, "unfinished": unfinished, "notes": notes}
+
+
+def longest_step(result: dict[str, Any]) -> float | None:
+    """The longest stretch one step holds the loop; ``None`` when a step never finished."""
+    if result["unfinished"] is not None:
+        return None
+    return max((s.get("longest_s", s["wall_s"]) for s in result["steps"]), default=0.0)
+
+
+def lease(result: dict[str, Any]) -> str:
+    longest = longest_step(result)
+    if longest is None:
+        # the unfinished step ran for at least what is left of the budget after the others
+        done = sum(s["wall_s"] for s in result["steps"] if s["wall_s"] is not None)
+        lower = result["budget_s"] - done
+        return "MISS" if lower > RENEW_DEADLINE_S else "unknown"
+    if longest > RENEW_DEADLINE_S:
+        return "MISS"
+    if longest > RENEW_DEADLINE_S - RETRY_PERIOD_S:
+        return "risk"
+    return "ok"
+
+
+def _fmt(seconds: float | None, budget: float) -> str:
+    return f"> {budget:g} s" if seconds is None else f"{seconds:.3f}"
+
+
+def rows(result: dict[str, Any]) -> Iterator[list[str]]:
+    budget = result["budget_s"]
+    name = VECTORS[result["vector"]][0]
+    if result["returncode"]:
+        yield [result["vector"], str(result["size"]), "(crashed)", "", "", "", "",
+               result["stderr"].strip().splitlines()[-1] if result["stderr"] else ""]
+        return
+    facts = ", ".join(f"{k}={v}" for k, v in result["notes"].items())
+    longest = longest_step(result)
+    first = True
+    for s in result["steps"]:
+        if s["wall_s"] is None:
+            cpu = f">= {result['process_cpu_s']:.1f} (process)"
+            yield [result["vector"], str(result["size"]), s["step"], _fmt(None, budget), cpu,
+                   _fmt(longest, budget), lease(result), name if first else ""]
+        else:
+            extra = f" (longest {s['longest_s']:.3f})" if "longest_s" in s else ""
+            yield [result["vector"] if first else "", str(result["size"]) if first else "",
+                   s["step"] + extra, f"{s['wall_s']:.3f}", f"{s['cpu_s']:.3f}",
+                   _fmt(longest, budget) if first else "", lease(result) if first else "",
+                   (name + ("; " + facts if facts else "")) if first else
+                   f"findings={s['findings']}"]
+        first = False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vectors", nargs="+", choices=sorted(VECTORS), default=sorted(VECTORS))
+    ap.add_argument("--sizes", type=int, nargs="+",
+                    help="sizes for every chosen vector (default: each vector's own series)")
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds per run (default 60)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per run")
+    ap.add_argument("--one", nargs=2, metavar=("VECTOR", "SIZE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one is not None:
+        VECTORS[args.one[0]][1](int(args.one[1]))
+        return
+    header = ["vec", "size", "step", "wall s", "CPU s", "longest step s", "lease 10 s", "notes"]
+    table: list[list[str]] = []
+    progress = sys.stderr
+    for v in args.vectors:
+        exceeded = False
+        for size in args.sizes or VECTORS[v][2]:
+            if exceeded:  # a series grows: the next size would only burn another budget
+                table.append([v, str(size), "(not run: a smaller size exceeded the budget)",
+                              "", "", "", "MISS", ""])
+                print("  ".join(table[-1]), file=progress, flush=True)
+                continue
+            result = run_one(v, size, args.budget)
+            exceeded = result["timed_out"]
+            if args.json:
+                print(json.dumps(result), flush=True)
+                continue
+            for row in rows(result):
+                table.append(row)
+                print("  ".join(row), file=progress, flush=True)
+    if args.json:
+        return
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    for r in [header, *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    main()
