@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # the graph calls explain(); explain only reads the graph's p
 
 __all__ = [
     "MISDIRECTED",
-    "NO_LISTENER",
     "NO_ROUTE",
     "SERVED",
     "Explanation",

@@ -9,25 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gwwatch.engine.model import ObjectRef
-from gwwatch.engine.vocabulary import FindingKind, Reason, Severity, at_or_above, severity_rank
+from gwwatch.engine.vocabulary import FindingKind, Reason, Severity, severity_rank
 
 __all__ = [
-    "CRITICAL",
-    "INFO",
-    "KINDS",
-    "SEVERITIES",
-    "WARNING",
     "Diff",
     "Finding",
-    "at_or_above",
     "diff",
 ]
-
-# Transitional names for callers not yet importing gwwatch.engine.vocabulary (issue 10); they
-# go once the runtime and CLI have switched.
-CRITICAL, WARNING, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO
-SEVERITIES = tuple(Severity)
-KINDS = tuple(FindingKind)
 
 
 @dataclass(frozen=True, slots=True)

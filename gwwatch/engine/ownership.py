@@ -26,7 +26,6 @@ from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES, Severity
 __all__ = [
     "DEFAULT_TENANT_LABEL",
     "HOSTNAMES_ANNOTATION",
-    "INTRA_TENANT_SEVERITIES",
     "SHARED_WITH_ANNOTATION",
     "Claims",
     "Owner",
