@@ -2,6 +2,12 @@
 
     .venv/bin/python -m bench.controller                    # 10k routes loaded, burst of 1,000
     .venv/bin/python -m bench.controller --routes 2000 --burst 200
+    .venv/bin/python -m bench.controller --sizes 10000,50000,100000   # the README's sizing table
+
+``--sizes`` loads the cluster step by step and, at each size, starts a fresh ``gwwatch run``:
+time to ``/readyz``, RSS once settled and the peak RSS (VmHWM: what the memory limit must
+hold), then stops it. Routes are loaded as kubectl would leave them (a
+``last-applied-configuration`` annotation, managedFields), not bare.
 
 1. Start a control plane (tests/controlplane; the binaries must be built) and load a cluster:
    ``--routes`` HTTPRoutes over 50 Gateways and 500 namespaces, each with its own hostname.
@@ -49,8 +55,12 @@ def ns_name(i: int) -> str:
 
 
 def route(name: str, i: int, prefix: str) -> dict[str, Any]:
-    return b.http_route(name, None, parents=[b.parent(f"gw-{i % GATEWAYS}", "infra")],
-                        hostnames=[f"app-{i}.bench.test"], matches=[b.match(prefix)])
+    obj = b.http_route(name, None, parents=[b.parent(f"gw-{i % GATEWAYS}", "infra")],
+                       hostnames=[f"app-{i}.bench.test"], matches=[b.match(prefix)])
+    # as `kubectl apply` leaves it: the object again, in an annotation
+    obj["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(obj, sort_keys=True)}
+    return obj
 
 
 def parallel(fn: Any, items: list[Any], workers: int = 16) -> list[float]:
@@ -66,16 +76,21 @@ def parallel(fn: Any, items: list[Any], workers: int = 16) -> list[float]:
     return done
 
 
-def load(cp: ControlPlane, routes: int) -> None:
-    cp.create_namespace("infra")
-    parallel(cp.create_namespace, [f"team-{i:03d}" for i in range(NAMESPACES)])
-    for g in range(GATEWAYS):
-        cp.create(b.gateway(f"gw-{g}", None, gateway_class="bench", listeners=[
-            b.listener("https", protocol="HTTPS", port=443, hostname="*.bench.test",
-                       tls=b.TLS_TERMINATE, from_="All")]), "infra")
+def load(cp: ControlPlane, routes: int, first: int = 0) -> None:
+    """Routes ``first`` .. ``routes - 1`` (and, when ``first`` is 0, the namespaces and
+    Gateways)."""
+    if first == 0:
+        cp.create_namespace("infra")
+        parallel(cp.create_namespace, [f"team-{i:03d}" for i in range(NAMESPACES)])
+        for g in range(GATEWAYS):
+            cp.create(b.gateway(f"gw-{g}", None, gateway_class="bench", listeners=[
+                b.listener("https", protocol="HTTPS", port=443, hostname="*.bench.test",
+                           tls=b.TLS_TERMINATE, from_="All")]), "infra")
     started = time.monotonic()
-    parallel(lambda i: cp.create(route(f"app-{i}", i, "/"), ns_name(i)), list(range(routes)))
-    print(f"loaded {routes} routes in {time.monotonic() - started:.1f} s", flush=True)
+    parallel(lambda i: cp.create(route(f"app-{i}", i, "/"), ns_name(i)),
+             list(range(first, routes)))
+    print(f"loaded {routes - first} routes ({routes} in all) in "
+          f"{time.monotonic() - started:.1f} s", flush=True)
 
 
 def ssl_context(cp: ControlPlane) -> ssl.SSLContext:
@@ -119,11 +134,53 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_rss_mib(pid: int) -> float:
+def proc_rss_mib(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def start_gwwatch(cp: ControlPlane, port: int, env: dict[str, str]
+                  ) -> tuple[subprocess.Popen[bytes], Path]:
+    log = Path(tempfile.mkdtemp(prefix="gwwatch-bench-")) / "gwwatch.log"
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "gwwatch", "run", f"--kubeconfig={cp.kubeconfig}",
+         "--namespace=default", f"--metrics-port={port}", "--metrics-bind-address=127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return gw, log
+
+
+def sizes(cp: ControlPlane, steps: list[int], idle: float) -> int:
+    """At each size: a fresh gwwatch's time to /readyz, settled RSS and peak RSS."""
+    env = {**os.environ, "GWWATCH_LOG_LEVEL": "warning", "GWWATCH_LOG_FORMAT": "json"}
+    loaded = 0
+    rows = []
+    for n in steps:
+        load(cp, n, loaded)
+        loaded = n
+        port = free_port()
+        started = time.monotonic()
+        gw, log = start_gwwatch(cp, port, env)
+        try:
+            while get(f"http://127.0.0.1:{port}/readyz")[0] != 200:
+                if gw.poll() is not None:
+                    print(log.read_text()[-3000:])
+                    return 1
+                time.sleep(0.2)
+            ready = time.monotonic() - started
+            time.sleep(idle)
+            rss, peak = proc_rss_mib(gw.pid), proc_rss_mib(gw.pid, "VmHWM")
+            rows.append((n, ready, rss, peak))
+            print(f"{n} routes: ready in {ready:.1f} s, RSS {rss:.0f} MiB settled, "
+                  f"peak {peak:.0f} MiB", flush=True)
+        finally:
+            gw.terminate()
+            gw.wait(60)
+    print("\n| routes | time to ready | RSS settled | peak RSS |\n|---|---|---|---|")
+    for n, ready, rss, peak in rows:
+        print(f"| {n:,} | {ready:.1f} s | {rss:.0f} MiB | {peak:.0f} MiB |")
+    return 0
 
 
 def get(url: str) -> tuple[int, str]:
@@ -146,10 +203,15 @@ def main() -> int:
     ap.add_argument("--routes", type=int, default=10_000)
     ap.add_argument("--burst", type=int, default=1_000)
     ap.add_argument("--idle", type=float, default=30.0)
+    ap.add_argument("--sizes", default="",
+                    help="comma-separated route counts: time to ready and RSS at each")
     ap.add_argument("--status-workers", type=int, default=None,
                     help="GWWATCH_STATUS_WORKERS for the run (default: gwwatch's)")
     args = ap.parse_args()
     assets = ensure_built()
+    if args.sizes:
+        with ControlPlane(assets) as cp:
+            return sizes(cp, [int(x) for x in args.sizes.split(",")], args.idle)
     with ControlPlane(assets) as cp:
         load(cp, args.routes)
         port = free_port()

@@ -38,7 +38,7 @@ from gwwatch.runtime import errors
 from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.kube import Kube
 from gwwatch.runtime.resources import Resource
-from gwwatch.runtime.store import Store, key_of, resource_version
+from gwwatch.runtime.store import Store, key_of, resource_version, trim
 
 __all__ = ["KubeListWatch", "ListPage", "ListWatch", "Observer", "Reflector", "WatchTiming"]
 
@@ -240,7 +240,8 @@ class Reflector:
         list_rv = ""
         while True:
             page = await self.listwatch.list(params)
-            items.extend(page.items)
+            # Trimmed page by page: a list of 100k routes never holds them whole at once.
+            items.extend(trim(item) for item in page.items)
             list_rv = list_rv or page.resource_version  # every page is one snapshot
             if not page.continue_:
                 return items, page.resource_version or list_rv

@@ -3,18 +3,61 @@
 A reflector writes here; the worker reads here. Writes return whether anything changed so the
 reflector enqueues only real changes, and :meth:`Store.replace` — the end of a (re-)list —
 synthesises a delete for every key the list no longer has.
+
+**Only what is read is kept** (:func:`trim`, applied to every object stored). A cached object
+exists for three readers: the engine's ``parse`` (apiVersion, kind, spec, a ConfigMap's data,
+metadata name/namespace/labels/creationTimestamp, a Namespace's ``gwwatch.io/*``
+annotations), the status writer (``status.parents`` — the whole list, other controllers'
+entries included, since it writes the list back — resourceVersion and generation) and the Event
+writer (uid), plus the Namespace cache's ``deletionTimestamp``/``status.phase``. Everything else
+goes: ``managedFields`` (often the largest part of an object), every annotation outside
+``gwwatch.io/`` (``kubectl.kubernetes.io/last-applied-configuration`` is a second copy of the
+object), ownerReferences, finalizers, and status other than ``parents``/``phase``. The status
+writer's PUT to ``/status`` may carry the trimmed metadata: for a custom resource the API
+server keeps the stored object and takes only ``status`` from the body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from gwwatch.engine import ObjectRef
 
-__all__ = ["Store", "key_of", "resource_version"]
+__all__ = ["Store", "key_of", "resource_version", "trim"]
 
 Obj = Mapping[str, Any]
+
+_KEEP_META: Final = ("name", "namespace", "uid", "resourceVersion", "generation",
+                     "creationTimestamp", "deletionTimestamp", "labels")
+_KEEP_STATUS: Final = ("parents", "phase")
+_OUR_ANNOTATIONS: Final = "gwwatch.io/"
+
+
+def trim(obj: Obj) -> dict[str, Any]:
+    """``obj`` with only what gwwatch reads (see the module's docstring); values are shared,
+    not copied."""
+    out: dict[str, Any] = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        small: dict[str, Any] = {k: meta[k] for k in _KEEP_META if k in meta}
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping):
+            ours = {k: v for k, v in annotations.items()
+                    if isinstance(k, str) and k.startswith(_OUR_ANNOTATIONS)}
+            if ours:
+                small["annotations"] = ours
+        elif annotations is not None:
+            small["annotations"] = annotations  # malformed: the engine says so
+        out["metadata"] = small
+    elif meta is not None:
+        out["metadata"] = meta
+    status = obj.get("status")
+    if isinstance(status, Mapping):
+        kept = {k: status[k] for k in _KEEP_STATUS if k in status}
+        if kept:
+            out["status"] = kept
+    return out
 
 
 def key_of(kind: str, obj: Obj) -> ObjectRef:
@@ -55,7 +98,7 @@ class Store:
         """Store ``obj``; its key when it is new or its resourceVersion moved, else None."""
         key = key_of(self.kind, obj)
         old = self._items.get(key)
-        self._items[key] = obj
+        self._items[key] = trim(obj)
         if old is not None and resource_version(old) == resource_version(obj) != "":
             return None
         return key
@@ -67,7 +110,7 @@ class Store:
         """Make the store exactly ``items``; the keys that changed, deletes included."""
         fresh: dict[ObjectRef, Obj] = {}
         for obj in items:
-            fresh[key_of(self.kind, obj)] = obj
+            fresh[key_of(self.kind, obj)] = trim(obj)
         changed = [k for k in self._items if k not in fresh]  # synthesised deletes
         for key, obj in fresh.items():
             old = self._items.get(key)

@@ -156,3 +156,31 @@ async def test_dropped_entry_is_restored_without_a_hot_loop(
         assert entries[0]["conditions"][0]["reason"] == "HijacksTraffic"
 
     await eventually(restored, timeout=20, what="our entry restored after the fight")
+
+
+async def test_status_write_from_the_trimmed_cache_keeps_metadata(
+    admin: Admin, hijack: Hijack, start_controller: Callable[..., Awaitable[Running]],
+) -> None:
+    """The cache keeps no managedFields and no foreign annotations; the status write made from
+    it (the victim's, after its annotations were cached) must leave the route's annotations,
+    labels and managedFields as they were."""
+    await start_controller()
+    await hijack.create_owner(admin)
+    path = f"{V1}/namespaces/{hijack.owner_ns}/httproutes/{hijack.owner}"
+
+    def annotate(route: dict[str, Any]) -> None:
+        route["metadata"].setdefault("annotations", {})["example.net/keep"] = "yes" * 500
+        route["metadata"].setdefault("labels", {})["team"] = "owners"
+
+    await admin.modify(path, annotate)
+    await asyncio.sleep(0.5)  # let the watch deliver it: the write below comes from the cache
+    await hijack.create_thief(admin)
+
+    async def flagged() -> None:
+        route = await admin.route(hijack.owner_ns, hijack.owner)
+        assert condition(route, "gwwatch.io/TrafficHijacked") is not None
+        assert route["metadata"]["annotations"]["example.net/keep"] == "yes" * 500
+        assert route["metadata"]["labels"]["team"] == "owners"
+        assert route["metadata"].get("managedFields")
+
+    await eventually(flagged, what="our condition beside untouched metadata")
