@@ -62,6 +62,9 @@ _ADMISSION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 _RECONCILE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                              1.0, 2.5)
 _LABEL_LIMIT: Final = 253
+# A renewal normally ends within a round trip of when it is due (tens of ms); the defaults'
+# retry period is 2 s and the renew deadline 10 s.
+_RENEW_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,14 @@ class Metrics:
         self.leader = Gauge(
             "gwwatch_leader", "1 when this replica holds the Lease (writes status and "
             "Events).", registry=r)
+        self.renewals_missed = Counter(
+            "gwwatch_leader_renewals_missed", "Lease renewals that failed or ended more than "
+            "one retry period after they were due (a stalled event loop, a slow API server); "
+            "five in a row lose the Lease.", registry=r)
+        self.renew_lateness = Histogram(
+            "gwwatch_leader_renew_lateness_seconds", "Seconds from when a Lease renewal was "
+            "due to when it ended (its own round trip included).",
+            buckets=_RENEW_BUCKETS, registry=r)
         self.ready = Gauge(
             "gwwatch_ready", "1 once every watched kind has been listed and analysed.",
             registry=r)
@@ -304,6 +315,11 @@ class Metrics:
 
     def leading(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)
+
+    def renewed(self, late: float, missed: bool) -> None:
+        self.renew_lateness.observe(max(0.0, late))
+        if missed:
+            self.renewals_missed.inc()
 
     def set_ready(self, ready: bool) -> None:
         self.ready.set(1 if ready else 0)

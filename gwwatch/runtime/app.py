@@ -103,7 +103,7 @@ class App:
                             settings.lease_duration_seconds, settings.renew_deadline_seconds,
                             settings.retry_period_seconds),
                 KubeLeaseClient(kube, namespace=settings.lease_ns, name=settings.lease_name),
-                on_change=self.metrics.leading)
+                on_change=self.metrics.leading, on_renew=self.metrics.renewed)
         self.synced = asyncio.Event()
         self.active = False  # leading and synced: status and Events are written
         # The admission webhook (when GWWATCH_WEBHOOK_PORT is set): every replica answers.

@@ -7,9 +7,13 @@
   *as observed on our own clock* (no trust in other machines' clocks); a write races through
   the resourceVersion, so a ``409`` just means someone else won.
 - **renew**: every ``retry_period`` write ``renewTime``; when no renewal succeeded for
-  ``renew_deadline``, leadership is lost and the leader's work is cancelled. Each attempt is
-  bounded by what is left of the deadline (client-go's ``context.WithTimeout(renewDeadline)``),
-  so a hanging apiserver cannot keep us leading after a standby may have taken the Lease.
+  ``renew_deadline``, leadership is lost and the leader's work is cancelled. A renewal that
+  fails or ends more than one retry period after it was due is *missed* and counted
+  (``on_renew``; ``gwwatch_leader_renewals_missed_total``): five in a row lose the Lease, and
+  one is already a sign that something (a stalled event loop) keeps us from renewing. Each
+  attempt is bounded by what is left of the deadline (client-go's
+  ``context.WithTimeout(renewDeadline)``), so a hanging apiserver cannot keep us leading
+  after a standby may have taken the Lease.
 - **release** on a clean stop: the Lease is written with no holder and
   ``leaseDurationSeconds: 1``, so a standby takes over at its next retry instead of waiting out
   the lease.
@@ -101,6 +105,7 @@ class LeaderElector:
         client: LeaseClient,
         *,
         on_change: Callable[[bool], None] = lambda leading: None,
+        on_renew: Callable[[float, bool], None] = lambda late, missed: None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -109,6 +114,11 @@ class LeaderElector:
         self.config = config
         self.client = client
         self.on_change = on_change
+        # After each renewal attempt while leading: seconds from when it was due (one retry
+        # period after the last success) to its end, and whether it missed (failed, or
+        # ended more than a retry period late: a busy event loop, a slow apiserver).
+        self.on_renew = on_renew
+        self.renewals_missed = 0
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -209,6 +219,12 @@ class LeaderElector:
                         renewed = await self.try_acquire_or_renew()
                 except TimeoutError:
                     log.warning("lease_renew_timed_out", seconds=round(remaining, 2))
+            late = self._clock() - (last_ok + self.config.retry_period)
+            missed = not renewed or late > self.config.retry_period
+            if missed:
+                self.renewals_missed += 1
+                log.warning("lease_renewal_missed", late_s=round(late, 3), renewed=renewed)
+            self.on_renew(late, missed)
             if renewed:
                 last_ok = self._clock()
             elif remaining <= 0 or self._clock() - last_ok >= self.config.renew_deadline or (

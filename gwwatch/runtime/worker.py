@@ -8,22 +8,36 @@ handed, with the keys that changed, to a pipeline of sinks — plain callables s
 signature, as structlog's processors do (status, Events). Sinks only enqueue; their I/O runs
 elsewhere. Metrics read :meth:`GraphWorker.snapshot` when scraped.
 
-Nothing else mutates the graph, and the worker keeps no copy of its findings: other tasks ask
-the graph's read-only queries through this worker (:meth:`GraphWorker.findings_of`,
-:meth:`GraphWorker.parents_of`, :meth:`GraphWorker.findings`), because a new ownership policy
-replaces the graph. They do so from the same event loop, never across an ``await``.
+**Analysis runs off the event loop** (issue 11: nothing a tenant writes may stall Lease
+renewal, ``/healthz``, ``/readyz`` or ``/metrics``). The graph is owned by one dedicated thread
+(``gwwatch-graph``): every batch's parse and ``apply``, every ownership rebuild, every metrics
+snapshot and every caller's :meth:`GraphWorker.run_exclusive` (the admission webhook's
+``what_if``) runs there, one at a time and in the order asked, so nothing reads the graph while
+it changes. The event loop only reads the stores (it owns them), hands the batch over, and
+publishes what came back. A batch that takes a minute of pure-Python analysis costs the loop a
+GIL switch interval (5 ms) per wake-up, not a minute: measured in ``bench/loop.py``. Code that
+holds the GIL for its whole run (a backtracking ``re`` match is one C call) would still stall
+every thread; that is why tenant regular expressions must run in linear time.
+
+Readers on the event loop never touch the graph: :meth:`GraphWorker.findings_of`,
+:meth:`GraphWorker.parents_of` and :meth:`GraphWorker.findings` read a view the worker publishes
+after each batch (the findings and parent statuses of every route that has findings, and the
+list of all findings), replaced entry by entry on the loop, so a reader sees one batch's result
+or the next one's, never half of one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import functools
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import structlog
 
@@ -48,6 +62,12 @@ _BATCH: Final = 256
 _EMPTY: Final = Diff((), (), ())
 _ROUTE_KINDS: Final = frozenset(ROUTE_KINDS)
 _PARENT_KINDS: Final = frozenset(("Gateway", "ListenerSet", "Namespace"))
+# While keys keep coming, the metrics snapshot (O(routes)) is rebuilt at most this often; it is
+# always rebuilt when the queue runs dry.
+_SNAPSHOT_EVERY: Final = 5.0
+
+T = TypeVar("T")
+RouteView = tuple[tuple[Finding, ...], tuple[ParentStatus, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +76,15 @@ class Change:
 
     diff: Diff
     objects: tuple[ObjectRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A batch's result as computed in the graph thread, published on the event loop."""
+
+    change: Change
+    view: dict[ObjectRef, RouteView | None]  # None: the route has no findings any more
+    findings: tuple[Finding, ...] | None  # None: unchanged
 
 
 Sink = Callable[[Change], None]
@@ -116,25 +145,68 @@ class GraphWorker:
         # own status writes) and to rebuild the graph when the ownership policy changes.
         self.parsed: dict[ObjectRef, Parsed] = {}
         self._snapshot: Snapshot | None = None
+        self._snapshot_dirty = True
+        self._snapshot_at = 0.0
         self.idle = asyncio.Event()  # set while nothing is queued or being handled
         self.idle.set()
+        # The published view (see the module's docstring): routes with findings only.
+        self._view: dict[ObjectRef, RouteView] = {}
+        self._findings: tuple[Finding, ...] = ()
+        # The one thread that owns the graph once run() started (None before: tests and
+        # benches drive process() synchronously).
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self.busy_since: float | None = None  # monotonic start of the job in the graph thread
 
-    # --- read-only view (the current graph's queries) ---------------------------------------
+    # --- read-only view (published after each batch) -----------------------------------------
 
     def findings_of(self, route: ObjectRef) -> tuple[Finding, ...]:
-        return self.graph.findings_of(route)
+        """The findings naming ``route``, as of the last batch."""
+        return self._view.get(route, ((), ()))[0]
 
     def parents_of(self, route: ObjectRef) -> tuple[ParentStatus, ...]:
-        return self.graph.parents_of(route)
+        """What each parentRef of ``route`` resolved to, as of the last batch; published for
+        routes that have findings (the only ones whose status entries need them), () for
+        others."""
+        return self._view.get(route, ((), ()))[1]
+
+    def view_of(self, route: ObjectRef) -> RouteView:
+        """:meth:`findings_of` and :meth:`parents_of` of one batch, together."""
+        return self._view.get(route, ((), ()))
 
     def findings(self) -> list[Finding]:
-        return self.graph.findings()
+        """Every current finding as of the last batch, most severe first."""
+        return list(self._findings)
 
     def snapshot(self) -> Snapshot:
-        """The engine state for metrics, rebuilt only after a change (O(routes))."""
-        if self._snapshot is None:
+        """The engine state for metrics. Once :meth:`run` owns the graph this is the snapshot
+        last built in the graph thread (never waits on analysis: a scrape during a long batch
+        gets the state before it); before that, built here when something changed."""
+        if self._thread is None and (self._snapshot is None or self._snapshot_dirty):
             self._snapshot = self._build_snapshot()
-        return self._snapshot
+            self._snapshot_dirty = False
+        return self._snapshot if self._snapshot is not None else Snapshot()
+
+    # --- the graph thread ---------------------------------------------------------------------
+
+    async def run_exclusive(self, fn: Callable[[ConflictGraph], T]) -> T:
+        """``fn(graph)`` in the graph thread, after every batch and call asked before it and
+        before any asked after it: the one way to read the live graph (e.g. ``what_if``) once
+        :meth:`run` started. The event loop stays free meanwhile. ``fn`` must not keep the
+        graph or mutate it."""
+        return await self._in_thread(lambda: fn(self.graph))
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        if self._thread is None:
+            return fn()  # not running: the caller's thread is the only one
+
+        def timed() -> T:
+            self.busy_since = time.monotonic()
+            try:
+                return fn()
+            finally:
+                self.busy_since = None
+
+        return await asyncio.wrap_future(self._thread.submit(timed))
 
     def _build_snapshot(self) -> Snapshot:
         routes: Counter[tuple[str, str, str]] = Counter()
@@ -171,33 +243,77 @@ class GraphWorker:
 
     # --- applying changes ----------------------------------------------------------------
 
-    def _parse(self, key: ObjectRef) -> Parsed | None:
-        """``key``'s object in its store, parsed (None: deleted, or a kind the engine ignores)."""
-        store = self.stores.get(key.kind)
-        obj = store.get(key) if store is not None else None
-        return parse(obj, source=f"{key.kind} {key}") if obj is not None else None
-
-    def _ownership(self, key: ObjectRef) -> Policy:
-        store = self.stores.get(OWNERSHIP_KIND)
-        ownership = ownership_from_configmap(store.get(key) if store else None)
-        return dataclasses.replace(self.policy, ownership=ownership)
+    def _ownership_of(self, obj: Mapping[str, Any] | None) -> Policy:
+        return dataclasses.replace(self.policy, ownership=ownership_from_configmap(obj))
 
     def process(self, keys: Sequence[ObjectRef]) -> Change:
         """Apply a batch of keys as one change; its diff (a finding that came and went inside
-        the batch is not reported)."""
+        the batch is not reported). Synchronous, in the caller's thread (tests, benches)."""
+        outcome = self._compute(keys, self._read(keys))
+        self._publish(outcome)
+        return outcome.change
+
+    def _read(self, keys: Sequence[ObjectRef]) -> dict[ObjectRef, Mapping[str, Any] | None]:
+        """Each key's latest object (on the event loop, which owns the stores)."""
+        out: dict[ObjectRef, Mapping[str, Any] | None] = {}
+        for key in keys:
+            store = self.stores.get(key.kind)
+            out[key] = store.get(key) if store is not None else None
+        return out
+
+    def _compute(self, keys: Sequence[ObjectRef],
+                 objects: Mapping[ObjectRef, Mapping[str, Any] | None]) -> _Outcome:
+        """The batch against the graph (in the graph thread): the change and the view to
+        publish."""
+        before_view = self._view
+        change, policy_changed = self._apply_batch(keys, objects)
+        d = change.diff
+        touched: set[ObjectRef] = {k for k in keys if k.kind in _ROUTE_KINDS}
+        for f in (*d.added, *d.removed, *d.changed):
+            for ref in (f.route, f.other):
+                if ref is not None:
+                    touched.add(ref)
+        if policy_changed or any(k.kind in _PARENT_KINDS for k in keys):
+            touched.update(before_view)  # attachments may have moved under old findings
+        if policy_changed:
+            touched.update(r for f in self.graph.findings() for r in (f.route, f.other)
+                           if r is not None)
+        view: dict[ObjectRef, RouteView | None] = {}
+        for ref in touched:
+            found = self.graph.findings_of(ref)
+            view[ref] = (found, self.graph.parents_of(ref)) if found else None
+        findings = tuple(self.graph.findings()) if d or policy_changed else None
+        return _Outcome(change, view, findings)
+
+    def _publish(self, outcome: _Outcome) -> None:
+        """The batch's view, on the event loop (one assignment per route)."""
+        for ref, entry in outcome.view.items():
+            if entry is None:
+                self._view.pop(ref, None)
+            else:
+                self._view[ref] = entry
+        if outcome.findings is not None:
+            self._findings = outcome.findings
+
+    def _parse_object(self, key: ObjectRef, obj: Mapping[str, Any] | None) -> Parsed | None:
+        return parse(obj, source=f"{key.kind} {key}") if obj is not None else None
+
+    def _apply_batch(self, keys: Sequence[ObjectRef],
+                     objects: Mapping[ObjectRef, Mapping[str, Any] | None]
+                     ) -> tuple[Change, bool]:
         upserts: dict[ObjectRef, Parsed] = {}
         deletes: list[ObjectRef] = []
         policy: Policy | None = None
         parse_time: dict[ObjectRef, float] = {}
         for key in keys:
             if key.kind == OWNERSHIP_KIND:
-                policy = self._ownership(key)
+                policy = self._ownership_of(objects.get(key))
                 continue
             started = self._clock()
             with structlog.contextvars.bound_contextvars(
                     kind=key.kind, namespace=key.namespace or None, name=key.name):
                 try:
-                    parsed = self._parse(key)
+                    parsed = self._parse_object(key, objects.get(key))
                 except Exception:  # a bug in the engine must not stop the controller
                     log.exception("reconcile_failed")
                     self.on_failed(key.kind)
@@ -219,12 +335,13 @@ class GraphWorker:
         fed = upserts.keys() | set(deletes)
         for key, seconds in parse_time.items():
             self.on_reconciled(key.kind, seconds + (share if key in fed else 0.0))
+        policy_changed = before is not None and policy is not None
         if before is not None and policy is not None:
             self._set_policy(policy)
             d = findings_diff(before, self.graph.findings())
         if d or any(k.kind in _ROUTE_KINDS or k.kind in _PARENT_KINDS for k in keys):
-            self._snapshot = None  # findings, or attachment counts, may have moved
-        return Change(d, tuple(keys))
+            self._snapshot_dirty = True  # findings, or attachment counts, may have moved
+        return Change(d, tuple(keys)), policy_changed
 
     def _apply(self, upserts: Mapping[ObjectRef, Parsed], deletes: Sequence[ObjectRef]) -> Diff:
         if not upserts and not deletes:
@@ -247,13 +364,6 @@ class GraphWorker:
                     self.parsed.pop(ref, None)  # try it again when it changes next
         return _merge(diffs)
 
-    def set_policy(self, policy: Policy) -> Diff:
-        """Rebuild the graph under a new policy (the ownership ConfigMap changed)."""
-        if policy == self.policy:
-            return _EMPTY
-        before = self.graph.findings()
-        self._set_policy(policy)
-        return findings_diff(before, self.graph.findings())
 
     def _set_policy(self, policy: Policy) -> None:
         self.policy = policy
@@ -261,22 +371,44 @@ class GraphWorker:
         log.info("policy_changed", claims=sum(len(h) for h in policy.ownership.values()))
 
     async def run(self) -> None:
-        while True:
-            if not len(self.queue) and not self.queue.processing:
-                self.idle.set()
-            keys = await self.queue.get_batch(_BATCH)
-            self.idle.clear()
-            try:
-                change = self.process(keys)
-            finally:
-                for key in keys:
-                    self.queue.done(key)
-            for sink in self.sinks:
+        """Batches until cancelled, each analysed in the graph thread."""
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="gwwatch-graph")
+        try:
+            while True:
+                if not len(self.queue) and not self.queue.processing:
+                    await self._refresh_snapshot(force=True)
+                    if not len(self.queue):
+                        self.idle.set()
+                keys = await self.queue.get_batch(_BATCH)
+                self.idle.clear()
                 try:
-                    sink(change)
-                except Exception:
-                    log.exception("sink_failed", sink=getattr(sink, "__name__", repr(sink)))
-            await asyncio.sleep(0)  # let the reflectors and writers run between batches
+                    objects = self._read(keys)
+                    outcome = await self._in_thread(functools.partial(self._compute, keys, objects))
+                    self._publish(outcome)
+                finally:
+                    for key in keys:
+                        self.queue.done(key)
+                for sink in self.sinks:
+                    try:
+                        sink(outcome.change)
+                    except Exception:
+                        log.exception("sink_failed", sink=getattr(sink, "__name__", repr(sink)))
+                await self._refresh_snapshot(force=False)
+        finally:
+            # A job still running finishes in its thread; nothing waits for it.
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
+
+    async def _refresh_snapshot(self, *, force: bool) -> None:
+        """Rebuild the metrics snapshot in the graph thread when it is stale: always once the
+        queue runs dry, at most every few seconds while keys keep coming."""
+        if not self._snapshot_dirty or (
+                not force and time.monotonic() - self._snapshot_at < _SNAPSHOT_EVERY):
+            return
+        self._snapshot_dirty = False
+        self._snapshot_at = time.monotonic()
+        self._snapshot = await self._in_thread(self._build_snapshot)
 
 
 def _merge(diffs: Sequence[Diff]) -> Diff:

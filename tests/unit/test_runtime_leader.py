@@ -171,6 +171,32 @@ class TestLoops:
         assert changes == [True, False] and not a.is_leader
         assert 10 <= sum(clock.sleeps) <= 12
 
+    async def test_renewals_on_time_are_not_missed_late_or_failed_ones_are(self) -> None:
+        """A renewal is missed when it fails or ends more than a retry period after it was
+        due: what a stalled event loop does to it, long before the Lease is lost."""
+        server, clock = MemoryLease(), FakeClock()
+        seen: list[tuple[float, bool]] = []
+        cfg = LeaseConfig("gwwatch", "gwwatch-system", "a")
+        stalls = iter([0.0, 0.0, 3.5, 0.0, 0.0])
+        ticks = 0
+
+        async def sleep(seconds: float) -> None:  # the loop wakes up late once: 3.5 s stall
+            nonlocal ticks
+            ticks += 1
+            if ticks > 6:
+                server.down = True  # then the API goes away: failed renewals until lost
+            await clock.sleep(seconds + next(stalls, 0.0))
+
+        a = LeaderElector(cfg, server, clock=clock, wall_clock=clock, sleep=sleep,
+                          rand=lambda: 0.0, on_renew=lambda late, missed: seen.append(
+                              (late, missed)))
+        await a.acquire()
+        await a.renew()
+        assert [m for _, m in seen[:5]] == [False, False, True, False, False]
+        assert seen[2][0] == 3.5
+        assert all(m for _, m in seen[6:]) and len(seen) > 6
+        assert a.renewals_missed == sum(m for _, m in seen)
+
     async def test_leadership_is_lost_at_once_when_another_holds_it(self) -> None:
         server, clock = MemoryLease(), FakeClock()
         a = elector(server, clock, "a")

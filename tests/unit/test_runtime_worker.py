@@ -185,8 +185,8 @@ class TestGraphWorker:
         for o in example_objects():
             w.queue.add(w.put(o))
         task = asyncio.create_task(w.worker.run())
-        for _ in range(100):
-            await asyncio.sleep(0)
+        for _ in range(500):  # the batch runs in the graph thread: real time, bounded
+            await asyncio.sleep(0.01)
             if w.changes and w.worker.idle.is_set():
                 break
         task.cancel()
