@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 
 from gwwatch import manifests
+from gwwatch.cli import cluster, connect
 from gwwatch.cli.exits import UsageError
 from gwwatch.cli.render import escape
-from gwwatch.engine import ConflictGraph, ObjectRef, Policy, analyse, parse
-from gwwatch.engine.model import Invalid, NamespaceInfo, Parsed
+from gwwatch.engine import ConflictGraph, Diff, Finding, ObjectRef, Policy, analyse, parse
+from gwwatch.engine.model import Parsed
 from gwwatch.engine.ownership import DEFAULT_TENANT_LABEL
 from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES, readable_versions
 
-__all__ = ["add_input_options", "add_output_option", "load_graph", "note_name_order",
-           "policy_from"]
+__all__ = ["Analysis", "FileObject", "add_input_options", "add_output_option", "analyse_args",
+           "check_options", "load_graph", "note_name_order", "policy_from", "read_files"]
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
-    """The manifests and the policy they are read under."""
-    p.add_argument("paths", nargs="+", metavar="PATH",
+    """The manifests (or the live cluster) and the policy they are read under."""
+    p.add_argument("paths", nargs="*", metavar="PATH",
                    help="manifest files or directories (*.yaml, *.yml, *.json, recursively); "
-                        "- reads standard input (e.g. kubectl kustomize DIR | gwwatch scan -)")
+                        "- reads standard input (e.g. kubectl kustomize DIR | gwwatch scan -); "
+                        "with --cluster, the change to lay over the live objects")
+    p.add_argument("--cluster", action="store_true",
+                   help="read the live cluster (get/list only; see --kubeconfig, --context)")
+    connect.add_options(p)
     p.add_argument("--tenant-label", default=DEFAULT_TENANT_LABEL, metavar="KEY",
                    help="Namespace label whose value names the tenant; namespaces without it "
                         "are their own tenant (default: %(default)s; '' = namespace only)")
@@ -36,8 +42,8 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                         "%(default)s; never critical)")
 
 
-def add_output_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", "-o", choices=("text", "json"), default="text")
+def add_output_option(p: argparse.ArgumentParser, *choices: str) -> None:
+    p.add_argument("--output", "-o", choices=("text", "json", *choices), default="text")
 
 
 def policy_from(args: argparse.Namespace) -> Policy:
@@ -56,39 +62,107 @@ def _kind_read(kind: str) -> bool:
     return kind != "Namespace" and bool(readable_versions(kind))
 
 
-def load_graph(args: argparse.Namespace) -> tuple[ConflictGraph, dict[ObjectRef, str]]:
-    """Parse the manifests named in ``args`` and analyse them from scratch; also where each
-    object came from (``file:line``). The same object twice, or no Gateway API object at all,
-    is a :class:`UsageError`."""
-    policy = policy_from(args)
+@dataclass(frozen=True, slots=True)
+class FileObject:
+    """One object read from the inputs: as read, as parsed, its key and its ``file:line``."""
+
+    obj: object
+    parsed: Parsed
+    ref: ObjectRef
+    where: str
+
+
+def read_files(args: argparse.Namespace) -> list[FileObject]:
+    """The objects of the manifests named in ``args``; the same object twice is a
+    :class:`UsageError` naming both places."""
     try:
         sources = manifests.load(args.paths)
     except manifests.ManifestError as exc:
         raise UsageError(str(exc)) from exc
-    parsed: list[Parsed] = []
+    out: list[FileObject] = []
     where: dict[ObjectRef, str] = {}
-    found = False
     for src in sources:
         obj = parse(src.obj, source=src.where)
         if obj is None:
             continue
-        if isinstance(obj, Invalid):
-            ref = ObjectRef(obj.kind, obj.namespace, obj.name)
-        elif isinstance(obj, NamespaceInfo):
-            ref = ObjectRef("Namespace", "", obj.name)
-        else:
-            ref = obj.ref
-        found = found or _kind_read(ref.kind)
+        ref = cluster.ref_of(obj)
         if ref.name and ref in where:
             name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
             raise UsageError(f"{escape(ref.kind)} {escape(name)} is in the input twice, at "
                              f"{escape(where[ref])} and {escape(src.where)}")
         where.setdefault(ref, src.where)
-        parsed.append(obj)
-    if not found:
+        out.append(FileObject(src.obj, obj, ref, src.where))
+    return out
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Inputs or ``--cluster``; ``--kubeconfig``/``--context`` only with ``--cluster``."""
+    if not args.cluster:
+        if not args.paths:
+            raise UsageError("nothing to read: give manifest PATHs (or - for standard input), "
+                             "or --cluster to read the live cluster")
+        for flag in ("kubeconfig", "context"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag} reads the live cluster: add --cluster")
+
+
+@dataclass(slots=True)
+class Analysis:
+    """The graph to report on, where each object read from a file came from, and, for a
+    change laid over the live cluster, what it does (``diff``, ``None`` otherwise)."""
+
+    graph: ConflictGraph
+    sources: dict[ObjectRef, str]
+    diff: Diff | None = None
+    files: tuple[FileObject, ...] = ()
+    new: tuple[ObjectRef, ...] = ()  # objects of the change the cluster does not hold yet
+    # A changed finding (same identity) as it was before the change.
+    previous: dict[tuple[object, ...], Finding] = field(default_factory=dict)
+
+    @property
+    def what_if(self) -> bool:
+        return self.diff is not None
+
+
+def analyse_args(args: argparse.Namespace, *, what_if: bool = False) -> Analysis:
+    """The analysis ``args`` ask for: the files alone; the live cluster; or the files laid
+    over the live cluster (``what_if``: the diff from :meth:`ConflictGraph.what_if`, the same
+    question the admission webhook asks; the graph is then left with the change applied)."""
+    check_options(args)
+    policy = policy_from(args)
+    if not args.cluster:
+        graph, where = load_graph(args, policy)
+        return Analysis(graph, where)
+    files = read_files(args) if args.paths else []
+    if args.paths and not files:
+        raise UsageError(f"no object in {' '.join(args.paths)}")
+    live = cluster.read(args.kubeconfig, args.context)
+    graph = analyse(live.objects, policy)
+    if not files:
+        return Analysis(graph, {})
+    change = cluster.overlay([(f.obj, f.where) for f in files], live, cluster.now())
+    new = tuple(f.ref for f in files if f.ref not in live.created)
+    sources = {f.ref: f.where for f in files}
+    diff = graph.what_if(upserts=change) if what_if else None
+    previous: dict[tuple[object, ...], Finding] = {}
+    for f in diff.changed if diff is not None else ():
+        before = graph.findings_of(f.route) if f.route is not None else graph.findings()
+        previous.update((old.identity, old) for old in before if old.identity == f.identity)
+    graph.apply(upserts=change)
+    return Analysis(graph, sources, diff, tuple(files), new, previous)
+
+
+def load_graph(args: argparse.Namespace,
+               policy: Policy | None = None) -> tuple[ConflictGraph, dict[ObjectRef, str]]:
+    """Parse the manifests named in ``args`` and analyse them from scratch; also where each
+    object came from (``file:line``). The same object twice, or no Gateway API object at all,
+    is a :class:`UsageError`."""
+    policy = policy if policy is not None else policy_from(args)
+    files = read_files(args)
+    if not any(_kind_read(f.ref.kind) for f in files):
         raise UsageError(f"no Gateway API object (Gateway, ListenerSet or route) in "
                          f"{' '.join(args.paths)}")
-    return analyse(parsed, policy), where
+    return analyse([f.parsed for f in files], policy), {f.ref: f.where for f in files}
 
 
 def note_name_order(graph: ConflictGraph) -> None:

@@ -16,12 +16,13 @@ from urllib.parse import parse_qsl
 
 from gwwatch.cli import analysis, render
 from gwwatch.cli.exits import ExitCode, UsageError
+from gwwatch.engine import Finding, hostnames
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.graph import ConflictGraph
 from gwwatch.engine.model import ObjectRef
 from gwwatch.engine.precedence import Request
 
-__all__ = ["Query", "add_parser", "query_from_args", "run"]
+__all__ = ["Query", "add_parser", "findings_served", "query_from_args", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +30,9 @@ def add_parser(sub: Any) -> None:
         "explain", help="who serves one request at a Gateway, and why",
         description="Trace one request through a Gateway: the listener it reaches, the route "
                     "rule that serves it, and the precedence step on which every other "
-                    "candidate lost. Exit 0 when a route serves it, 1 when none does.")
+                    "candidate lost, and the current finding the winner takes part in. Reads "
+                    "manifests, or the live cluster with --cluster (PATHs then lay a change "
+                    "over it). Exit 0 when a route serves it, 1 when none does.")
     analysis.add_input_options(p)
     p.add_argument("--gateway", required=True, metavar="NAMESPACE/NAME",
                    help="the Gateway the request arrives at (a ListenerSet's name stands for "
@@ -199,8 +202,30 @@ def query_from_args(args: argparse.Namespace, graph: ConflictGraph) -> Query:
     return Query(gateway, port, protocol, request, args.sni)
 
 
+def findings_served(graph: ConflictGraph, answer: resolve.Explanation) -> list[Finding]:
+    """The current findings the winning route takes part in, on this Gateway and listener, for
+    this request: those where it is the offender (the route that takes the requests, or the
+    one that should not win), and those whose other route lost this very request to it."""
+    w = answer.winner
+    if w is None or answer.listener is None:
+        return []
+    host = resolve.normalise_host(answer.host)
+    lost = {lost.candidate.route.ref for lost in answer.lost}
+    out = []
+    for f in graph.findings_of(w.route.ref):
+        if f.gateway != answer.gateway or f.listener not in (None, answer.listener.name):
+            continue
+        if f.listener_owner is not None and f.listener_owner != answer.listener.owner:
+            continue
+        if host is not None and f.hostname and not hostnames.matches(f.hostname, host):
+            continue
+        if f.route == w.route.ref or (f.other == w.route.ref and f.route in lost):
+            out.append(f)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    graph, _ = analysis.load_graph(args)
+    graph = analysis.analyse_args(args).graph
     try:
         query = query_from_args(args, graph)
     except ValueError as exc:
@@ -211,8 +236,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     answer = graph.explain(gateway=query.gateway, port=query.port, protocol=query.protocol,
                            request=query.request, sni=query.sni)
+    findings = findings_served(graph, answer)
     if args.output == "json":
-        sys.stdout.write(render.json_text(render.explain_json(answer)))
+        sys.stdout.write(render.json_text(render.explain_json(answer, findings)))
     else:
-        sys.stdout.write(render.explain_text(answer, query.request))
+        sys.stdout.write(render.explain_text(answer, query.request, findings))
     return ExitCode.OK if answer.winner is not None else ExitCode.NOT_SERVED

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from gwwatch.engine import explain as resolve
 from gwwatch.engine.attachment import ParentStatus
@@ -19,8 +19,9 @@ from gwwatch.engine.model import Invalid, ObjectRef
 from gwwatch.engine.precedence import Candidate, Request
 from gwwatch.engine.vocabulary import Severity
 
-__all__ = ["escape", "explain_json", "explain_text", "findings_json", "json_text", "ref_json",
-           "scan_json", "scan_text"]
+__all__ = ["escape", "explain_json", "explain_text", "finding_source", "findings_json",
+           "json_text", "plural", "ref_json", "scan_json", "scan_text", "what_if_json",
+           "what_if_text"]
 
 
 def escape(text: object) -> str:
@@ -47,7 +48,18 @@ def ref_json(ref: ObjectRef | None, *, kind: bool = True) -> dict[str, str] | No
     return {"kind": ref.kind, **out} if kind else out
 
 
-def findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+def finding_source(f: Finding, sources: Mapping[ObjectRef, str]) -> str:
+    """Where the offending object was read (``file:line``): the route, else the ListenerSet or
+    Gateway whose listener the finding is about; ``""`` for an object not read from a file."""
+    for ref in (f.route, f.listener_owner, f.gateway):
+        if ref is not None and ref in sources:
+            return sources[ref]
+    return ""
+
+
+def findings_json(findings: Sequence[Finding],
+                  sources: Mapping[ObjectRef, str] | None = None) -> list[dict[str, Any]]:
+    sources = sources or {}
     return [
         {
             "kind": f.kind,
@@ -62,6 +74,7 @@ def findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
             "message": f.message,
             "requestSpace": f.request_space,
             "basis": f.basis,
+            "source": finding_source(f, sources),
         }
         for f in findings
     ]
@@ -87,18 +100,50 @@ def _invalid_json(inv: Invalid) -> dict[str, str]:
             "source": inv.source, "reason": inv.reason}
 
 
-def scan_json(graph: ConflictGraph, sources: Mapping[ObjectRef, str]) -> dict[str, Any]:
+def _routes_json(graph: ConflictGraph, refs: Sequence[ObjectRef],
+                 sources: Mapping[ObjectRef, str]) -> list[dict[str, Any]]:
     routes = []
-    for ref in graph.route_refs():
+    for ref in refs:
         routes.append({
             "kind": ref.kind, "namespace": ref.namespace, "name": ref.name,
             "source": sources.get(ref, ""),
             "parents": [_parent_json(st) for st in graph.parents_of(ref)],
         })
+    return routes
+
+
+def scan_json(graph: ConflictGraph, sources: Mapping[ObjectRef, str],
+              findings: Sequence[Finding] | None = None) -> dict[str, Any]:
+    """The ``scan --output json`` contract; ``findings`` (default: all) are those reported."""
     return {
-        "findings": findings_json(graph.findings()),
-        "routes": routes,
+        "findings": findings_json(graph.findings() if findings is None else findings, sources),
+        "routes": _routes_json(graph, graph.route_refs(), sources),
         "invalid": [_invalid_json(i) for i in graph.invalid_objects()],
+    }
+
+
+def what_if_json(changes: Sequence[tuple[Finding, str, Finding | None]],
+                 graph: ConflictGraph, sources: Mapping[ObjectRef, str],
+                 files: Sequence[ObjectRef], new: Sequence[ObjectRef],
+                 invalid: Sequence[Invalid]) -> dict[str, Any]:
+    """``scan --cluster PATHS --output json``: each finding the change adds, changes or removes
+    (``change``; a changed one also says its ``previousSeverity``), the routes of the change
+    with their parents once it applied, and its invalid objects."""
+    docs = findings_json([f for f, _, _ in changes], sources)
+    for doc, (_, change, previous) in zip(docs, changes, strict=True):
+        doc["change"] = change
+        if previous is not None:
+            doc["previousSeverity"] = previous.severity
+            doc["previousMessage"] = previous.message
+    fresh = set(new)
+    return {
+        "whatIf": {
+            "objects": [{**(ref_json(ref) or {}), "source": sources.get(ref, ""),
+                         "new": ref in fresh} for ref in files],
+        },
+        "findings": docs,
+        "routes": _routes_json(graph, [r for r in files if graph.route(r) is not None], sources),
+        "invalid": [_invalid_json(i) for i in invalid],
     }
 
 
@@ -108,9 +153,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [fmt.format(*headers).rstrip(), *(fmt.format(*r).rstrip() for r in rows)]
 
 
-def scan_text(graph: ConflictGraph) -> str:
+def scan_text(graph: ConflictGraph, findings: Sequence[Finding] | None = None,
+              sources: Mapping[ObjectRef, str] | None = None) -> str:
+    """``findings`` (default: all) are those reported; ``sources`` adds each one's
+    ``file:line``."""
     lines: list[str] = []
-    findings = graph.findings()
+    findings = graph.findings() if findings is None else findings
+    sources = sources or {}
     if findings:
         rows = [
             [f.severity.upper(), f.kind, escape(f.hostname),
@@ -121,7 +170,9 @@ def scan_text(graph: ConflictGraph) -> str:
         lines += _table(["SEVERITY", "KIND", "HOSTNAME", "ROUTE", "OTHER"], rows)
         lines.append("")
         for n, f in enumerate(findings, 1):
-            lines.append(f"{n}. [{f.severity}] {f.kind}/{f.reason}: {escape(f.message)}")
+            at = finding_source(f, sources)
+            lines.append(f"{n}. [{f.severity}] {f.kind}/{f.reason}: {escape(f.message)}"
+                         + (f" (at {escape(at)})" if at else ""))
     else:
         lines.append("No findings.")
     refused = [
@@ -145,6 +196,55 @@ def scan_text(graph: ConflictGraph) -> str:
     return "\n".join(escape(line) for line in lines) + "\n"
 
 
+_MARKS: Final = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def what_if_text(changes: Sequence[tuple[Finding, str, Finding | None]],
+                 graph: ConflictGraph, sources: Mapping[ObjectRef, str],
+                 files: Sequence[ObjectRef], new: Sequence[ObjectRef],
+                 invalid: Sequence[Invalid]) -> str:
+    """The change laid over the live cluster: each finding it adds (``+``), changes (``~``)
+    or removes (``-``), then its routes that do not attach and its invalid objects."""
+    fresh = set(new)
+    lines = [f"What-if: {plural(len(files), 'object')} from the inputs over the live cluster "
+             f"({len(fresh)} new, {len(files) - len(fresh)} replacing live objects)", ""]
+    if changes:
+        rows = [
+            [f"{_MARKS[change]} {change}", f.severity.upper(), f.kind, escape(f.hostname),
+             escape(f.route) if f.route else (escape(f.gateway) if f.gateway else "-"),
+             escape(f.other) if f.other else "-"]
+            for f, change, _ in changes
+        ]
+        lines += _table(["CHANGE", "SEVERITY", "KIND", "HOSTNAME", "ROUTE", "OTHER"], rows)
+        lines.append("")
+        for n, (f, change, previous) in enumerate(changes, 1):
+            at = finding_source(f, sources)
+            was = (f" (was {previous.severity})"
+                   if previous is not None and previous.severity != f.severity else "")
+            lines.append(f"{n}. {_MARKS[change]} {change} [{f.severity}]{was} {f.kind}/{f.reason}: "
+                         f"{escape(f.message)}" + (f" (at {escape(at)})" if at else ""))
+    else:
+        lines.append("The change adds no finding and removes none.")
+    file_routes = set(files)
+    refused = [(ref, st) for ref in sorted(file_routes) for st in graph.parents_of(ref)
+               if not st.accepted]
+    if refused:
+        lines += ["", "Routes of the change not attached:"]
+        lines += [f"  {ref.kind} {escape(ref)}: {escape(st.parent_ref.describe())}: "
+                  f"{st.reason} ({escape(st.message)})" for ref, st in refused]
+    if invalid:
+        lines += ["", "Invalid objects in the change (skipped):"]
+        lines += [f"  {escape(i.kind)} {escape(i.namespace)}/{escape(i.name)} at "
+                  f"{escape(i.source)}: {escape(i.reason)}" for i in invalid]
+    counts = {c: [f for f, change, _ in changes if change == c]
+              for c in ("added", "changed", "removed")}
+    added = counts["added"]
+    by_severity = ", ".join(f"{sum(1 for f in added if f.severity == s)} {s}" for s in Severity)
+    lines += ["", f"{plural(len(added), 'finding')} added ({by_severity}), "
+                  f"{len(counts['changed'])} changed, {len(counts['removed'])} removed"]
+    return "\n".join(escape(line) for line in lines) + "\n"
+
+
 # --- explain ---------------------------------------------------------------------------------
 
 
@@ -152,9 +252,10 @@ def _candidate_json(c: Candidate) -> dict[str, Any]:
     return {"route": ref_json(c.route.ref), "rule": c.rule, "match": c.match_index}
 
 
-def explain_json(e: resolve.Explanation) -> dict[str, Any]:
+def explain_json(e: resolve.Explanation,
+                 findings: Sequence[Finding] = ()) -> dict[str, Any]:
     """The ``explain --output json`` contract (plus ``listenerParent``/``listenerBasis``/
-    ``outcome``)."""
+    ``outcome``, and ``findings``: the current findings the winner takes part in)."""
     w = e.winner
     return {
         "gateway": ref_json(e.gateway, kind=False),
@@ -179,6 +280,7 @@ def explain_json(e: resolve.Explanation) -> dict[str, Any]:
             {**_candidate_json(lost.candidate), "lostOn": lost.comparison.lost_on}
             for lost in e.lost
         ],
+        "findings": findings_json(findings),
     }
 
 
@@ -202,8 +304,10 @@ def _route_words(c: Candidate) -> str:
             f"({safe(c.match.describe())}, hostname {escape(c.hostname)})")
 
 
-def explain_text(e: resolve.Explanation, request: Request) -> str:
-    """A short trace for a person: listener and why, winner and why, the losers and why."""
+def explain_text(e: resolve.Explanation, request: Request,
+                 findings: Sequence[Finding] = ()) -> str:
+    """A short trace for a person: listener and why, winner and why, the losers and why, and
+    the current findings the winner takes part in."""
     lines = [f"{safe(_request_words(e, request))} -> Gateway {escape(e.gateway)} port {e.port}"]
     if e.listener is not None:
         owner = "" if e.listener.owner.kind == "Gateway" else (
@@ -240,4 +344,9 @@ def explain_text(e: resolve.Explanation, request: Request) -> str:
         lines.append("other candidates:")
         lines += [f"  {_route_words(lost.candidate)}: {safe(lost.comparison.lost_on)}"
                   for lost in e.lost]
+    for f in findings:
+        role = "offender" if f.route is not None and w is not None and (
+            f.route == w.route.ref) else "other route"
+        lines.append(f"finding: the winning route is the {role} of [{f.severity}] "
+                     f"{f.kind}/{f.reason} on {escape(f.hostname)}: {escape(f.message)}")
     return "\n".join(escape(line) for line in lines) + "\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -17,10 +16,9 @@ from typing import Any, Final
 
 import pydantic
 import structlog
-import yaml
 
 from gwwatch import logs
-from gwwatch.cli import render
+from gwwatch.cli import connect, render
 from gwwatch.cli.exits import ExitCode
 from gwwatch.engine.vocabulary import INTRA_TENANT_SEVERITIES
 from gwwatch.runtime import errors
@@ -114,47 +112,18 @@ def _kubeconfig_error(settings: Settings, given: Mapping[str, Any]) -> str | Non
     """A kubeconfig named but not readable (kr8s would fall back to other credentials)."""
     if settings.kubeconfig is None:
         return None
-    where = _source("kubeconfig", given, settings.kubeconfig)
-    try:
-        with open(settings.kubeconfig, "rb"):
-            pass
-    except OSError as exc:
-        return f"{where}: cannot read: {exc.strerror or exc}"
-    return None
+    return connect.kubeconfig_error(settings.kubeconfig,
+                                    _source("kubeconfig", given, settings.kubeconfig))
 
 
 def _connect_error(settings: Settings, given: Mapping[str, Any], exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if text.startswith("No such context") and settings.context is not None:
-        file = settings.kubeconfig or "the kubeconfig"
-        return (f"{_source('context', given, settings.context)}: no such context in "
-                f"{render.escape(file)}")
-    if text == "Unable to find valid credentials":
-        return ("no credentials: no kubeconfig ($KUBECONFIG, ~/.kube/config) and not in a "
-                "cluster; pass --kubeconfig PATH")
-    return f"cannot load the client configuration: {render.escape(text)}"
+    context = (_source("context", given, settings.context)
+               if settings.context is not None else None)
+    return connect.connect_error(exc, kubeconfig=settings.kubeconfig, context=context)
 
 
 def _server(settings: Settings) -> str:
-    """The API server's address as the kubeconfig (or the in-cluster environment) names it,
-    for an error message; best effort."""
-    env = os.environ
-    path = settings.kubeconfig or (env.get("KUBECONFIG", "").split(os.pathsep)[0] or
-                                   os.path.expanduser("~/.kube/config"))
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f.read(1024 * 1024))
-        context = settings.context or config["current-context"]
-        (cluster,) = [c["context"]["cluster"] for c in config["contexts"]
-                      if c["name"] == context]
-        (server,) = [c["cluster"]["server"] for c in config["clusters"] if c["name"] == cluster]
-        return f"API server {render.escape(server)}"
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-        pass
-    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
-    if host and port:
-        return f"API server https://{render.escape(host)}:{render.escape(port)}"
-    return "the API server"
+    return connect.server_name(kubeconfig=settings.kubeconfig, context=settings.context)
 
 
 async def _main(settings: Settings, given: Mapping[str, Any]) -> int:

@@ -95,8 +95,14 @@ class TestExitCodes:
         assert out == ""
         assert "nope.yaml" in err
 
+    def test_no_paths_and_no_cluster(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, err = scan(capsys)
+        assert code == 2
+        assert out == ""
+        assert err == ("gwwatch: error: nothing to read: give manifest PATHs (or - for standard "
+                       "input), or --cluster to read the live cluster\n")
+
     @pytest.mark.parametrize("argv", [
-        pytest.param(["scan"], id="no-paths"),
         pytest.param(["scan", "--fail-on", "sometimes", "x.yaml"], id="bad-fail-on"),
         pytest.param(["scan", "--output", "xml", "x.yaml"], id="bad-output"),
         pytest.param([], id="no-command"),
