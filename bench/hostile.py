@@ -37,10 +37,13 @@ Figures, not assertions: nothing here fails on a slow machine.
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,6 +84,43 @@ def victim(paths: list[tuple[str, str]] | None = None, version: int = 0) -> dict
 # --- steps -----------------------------------------------------------------------------------
 
 
+_OUT = threading.Lock()
+
+
+def emit(item: dict[str, Any]) -> None:
+    """One JSON line, whole (the stall watcher writes from another thread)."""
+    line = json.dumps(item) + "\n"
+    with _OUT:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+class StallWatch(threading.Thread):
+    """Another thread asking to run every 5 ms, as the event loop would if analysis ran in a
+    thread: the longest it waited is the longest the engine held the GIL (one C call, e.g. a
+    backtracking ``re`` match; pure Python hands the GIL over every 5 ms). A heartbeat line
+    every 0.5 s lets the parent bound a stall that was still going on when it killed the run."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.longest = 0.0
+
+    def run(self) -> None:
+        last = beat = time.perf_counter()
+        emit({"beat": time.time(), "stall_s": 0.0})
+        while True:
+            time.sleep(0.005)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last - 0.005)
+            last = now
+            if now - beat >= 0.5:
+                beat = now
+                emit({"beat": time.time(), "stall_s": self.longest})
+
+
+_WATCH: list[StallWatch] = []
+
+
 class Run:
     """The graph of one run; each step prints one JSON line at once (a killed run keeps them)."""
 
@@ -88,17 +128,37 @@ class Run:
         from gwwatch.engine import ConflictGraph, Policy
 
         self.graph = ConflictGraph(Policy(trust_annotations=trust_annotations))
+        if not _WATCH:
+            watch = StallWatch()
+            watch.start()
+            atexit.register(lambda: emit({"stall_s": watch.longest}))
+            _WATCH.append(watch)
 
     def step(self, what: str, call: Callable[[], object]) -> None:
-        print(json.dumps({"step": what, "started": True}), flush=True)
+        emit({"step": what, "started": True})
+        emit({"beat": time.time(), "stall_s": _WATCH[0].longest})
         w0, c0 = time.perf_counter(), time.process_time()
         call()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        print(json.dumps({"step": what, "wall_s": wall, "cpu_s": cpu,
-                          "findings": len(self.graph.findings())}), flush=True)
+        emit({"step": what, "wall_s": wall, "cpu_s": cpu, "findings": len(self.graph.findings())})
+
+    def burst(self, what: str, calls: list[Callable[[], object]]) -> None:
+        """Changes back to back, as watch events: the total, and the longest one."""
+        emit({"step": what, "started": True})
+        emit({"beat": time.time(), "stall_s": _WATCH[0].longest})
+        longest = 0.0
+        w0, c0 = time.perf_counter(), time.process_time()
+        for call in calls:
+            s = time.perf_counter()
+            call()
+            longest = max(longest, time.perf_counter() - s)
+        wall = time.perf_counter() - w0
+        emit({"step": what, "wall_s": wall, "cpu_s": time.process_time() - c0,
+              "longest_s": longest, "findings": len(self.graph.findings())})
+        self.note(**{"burst_s": round(wall, 3)})
 
     def note(self, **facts: object) -> None:
-        print(json.dumps({"note": facts}), flush=True)
+        emit({"note": facts})
 
     def load(self, objs: list[dict[str, Any]]) -> None:
         parsed = [p for p in (_parse(o) for o in objs) if p is not None]
@@ -163,64 +223,59 @@ def _split(m: int) -> tuple[int, int]:
 def vector_c(m: int) -> None:
     routes, per = _split(m)
     paths = [("PathPrefix", f"/p{j}") for j in range(per)]
-    objs = [*base()]
+    cluster = [*base()]
+    mine = []
     for i in range(routes):
-        objs.append(b.namespace(f"team-{i}"))
-        objs.append(route(f"r{i}", f"team-{i}", paths, created=1 + i))
+        cluster.append(b.namespace(f"team-{i}"))
+        mine.append(route(f"r{i}", f"team-{i}", paths, created=1 + i))
     r = Run()
     r.note(routes=routes, matches_per_route=per, matches=routes * per)
-    r.load(objs)
+    r.load([*cluster, *mine])
     last = routes - 1
     edited = [*paths[:-1], ("PathPrefix", f"/p{per - 1}/edited")]
     r.upsert("one route edited", route(f"r{last}", f"team-{last}", edited, created=1 + last,
                                        version=1))
     r.delete("one route deleted", "HTTPRoute", f"team-{last}", f"r{last}")
+    one_by_one = Run()
+    one_by_one.load(cluster)
+    parsed = [_parse(o) for o in mine]
+    one_by_one.burst(f"{routes} routes created one by one",
+                     [functools.partial(one_by_one.graph.upsert, p) for p in parsed])
 
 
 def vector_d(n: int) -> None:
-    objs = [*base(), b.namespace(VICTIM_NS), victim([("PathPrefix", "/v1")]),
-            b.namespace(f"team-h{n - 1}")]
-    for i in range(n - 1):
-        objs.append(b.namespace(f"team-h{i}"))
-        objs.append(route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/charge{i}")],
-                          created=10 + i))
+    cluster = [*base(), b.namespace(VICTIM_NS), victim([("PathPrefix", "/v1")])]
+    hijackers = []
+    for i in range(n):
+        cluster.append(b.namespace(f"team-h{i}"))
+        hijackers.append(route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/charge{i}")],
+                               created=10 + i))
     r = Run()
-    r.load(objs)
-    last = n - 1
-    r.upsert(f"hijacker {n} created", route(f"h{last}", f"team-h{last}",
-                                            [("PathPrefix", f"/v1/charge{last}")],
-                                            created=10 + last))
+    r.load([*cluster, *hijackers[:-1]])
+    r.upsert(f"hijacker {n} created", hijackers[-1])
     r.upsert("victim edited", victim([("PathPrefix", "/v1/")], version=1))
     r.note(hijacks_of_victim=r.hijacks_of_victim())
+    one_by_one = Run()
+    one_by_one.load(cluster)
+    parsed = [_parse(o) for o in hijackers]
+    one_by_one.burst(f"{n} hijackers created one by one",
+                     [functools.partial(one_by_one.graph.upsert, p) for p in parsed])
 
 
 def vector_e(n: int) -> None:
+    from gwwatch.engine import ObjectRef
+
     objs = [*base()]
     for i in range(n):
         objs.append(b.namespace(f"team-{i}"))
         objs.append(route(f"r{i}", f"team-{i}", [("PathPrefix", f"/p{i}")], created=1 + i))
-    parsed = [p for p in (_parse(o) for o in objs) if p is not None]
+    refs = [ObjectRef("HTTPRoute", f"team-{i}", f"r{i}") for i in range(n)]
     r = Run()
     r.load(objs)
-    from gwwatch.engine import ObjectRef
-
-    refs = [ObjectRef("HTTPRoute", f"team-{i}", f"r{i}") for i in range(n)]
-    longest = 0.0
-    w0, c0 = time.perf_counter(), time.process_time()
-    print(json.dumps({"step": f"{n} deletes, one by one", "started": True}), flush=True)
-    for ref in refs:
-        s = time.perf_counter()
-        r.graph.delete(ref)
-        longest = max(longest, time.perf_counter() - s)
-    burst = time.perf_counter() - w0
-    print(json.dumps({"step": f"{n} deletes, one by one", "wall_s": burst,
-                      "cpu_s": time.process_time() - c0, "longest_s": longest,
-                      "findings": len(r.graph.findings())}), flush=True)
-    r.note(burst_s=round(burst, 3), burst_lease="MISS" if burst > RENEW_DEADLINE_S else "ok")
-    from gwwatch.engine.model import Route
-
-    r.graph.apply([p for p in parsed if isinstance(p, Route)])
-    r.step(f"{n} deletes in one batch", lambda: r.graph.apply((), refs))
+    r.burst(f"{n} deletes, one by one", [functools.partial(r.graph.delete, ref) for ref in refs])
+    batch = Run()
+    batch.load(objs)
+    batch.step(f"{n} deletes in one batch", lambda: batch.graph.apply((), refs))
 
 
 def vector_f(n: int) -> None:
@@ -263,73 +318,97 @@ def run_one(vector: str, size: int, budget: float) -> dict[str, Any]:
         raw = exc.stdout or b""
         stdout = raw.decode() if isinstance(raw, bytes) else raw
         timed_out, rc, err = True, None, ""
+    killed_at = time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     steps: list[dict[str, Any]] = []
     notes: dict[str, Any] = {}
+    stall, last_beat = 0.0, None
     for line in stdout.splitlines():
         item = json.loads(line)
         if "note" in item:
             notes.update(item["note"])
+        elif "beat" in item:
+            stall, last_beat = max(stall, item["stall_s"]), item["beat"]
+        elif "stall_s" in item:
+            stall = max(stall, item["stall_s"])
         elif item.get("started"):
             steps.append({"step": item["step"], "wall_s": None})
         else:
             steps[-1] = item
     unfinished = next((s["step"] for s in steps if s["wall_s"] is None), None)
+    stall_done = unfinished is None
+    if unfinished is not None and last_beat is not None:
+        # no heartbeat since last_beat: the GIL has been held at least that long
+        stall = max(stall, killed_at - last_beat - 0.5)
     return {"vector": vector, "size": size, "budget_s": budget, "timed_out": timed_out,
             "returncode": rc, "stderr": err[-2000:] if rc else "",
             "process_wall_s": round(time.perf_counter() - w0, 2),
             "process_cpu_s": round((after.ru_utime + after.ru_stime)
                                    - (before.ru_utime + before.ru_stime), 2),
-            "steps": steps, "unfinished": unfinished, "notes": notes}
+            "steps": steps, "unfinished": unfinished, "notes": notes,
+            "stall_s": round(stall, 3), "stall_exact": stall_done}
 
 
 def longest_step(result: dict[str, Any]) -> float | None:
-    """The longest stretch one step holds the loop; ``None`` when a step never finished."""
+    """The longest stretch one change holds the loop; ``None`` when a step never finished."""
     if result["unfinished"] is not None:
         return None
     return max((s.get("longest_s", s["wall_s"]) for s in result["steps"]), default=0.0)
 
 
-def lease(result: dict[str, Any]) -> str:
+def verdict(seconds: float, exact: bool = True) -> str:
+    if seconds > RENEW_DEADLINE_S:
+        return "MISS"
+    if not exact:
+        return "unknown"
+    if seconds > RENEW_DEADLINE_S - RETRY_PERIOD_S:
+        return "risk"
+    return "ok"
+
+
+def loop_verdict(result: dict[str, Any]) -> str:
     longest = longest_step(result)
     if longest is None:
         # the unfinished step ran for at least what is left of the budget after the others
         done = sum(s["wall_s"] for s in result["steps"] if s["wall_s"] is not None)
-        lower = result["budget_s"] - done
-        return "MISS" if lower > RENEW_DEADLINE_S else "unknown"
-    if longest > RENEW_DEADLINE_S:
-        return "MISS"
-    if longest > RENEW_DEADLINE_S - RETRY_PERIOD_S:
-        return "risk"
-    return "ok"
+        return verdict(result["budget_s"] - done - 1.0, exact=False)
+    return verdict(longest)
 
 
 def _fmt(seconds: float | None, budget: float) -> str:
     return f"> {budget:g} s" if seconds is None else f"{seconds:.3f}"
 
 
+HEADER = ["vec", "size", "step", "wall s", "CPU s", "longest change s", "lease: on loop",
+          "GIL held s", "lease: in thread", "notes"]
+
+
 def rows(result: dict[str, Any]) -> Iterator[list[str]]:
     budget = result["budget_s"]
     name = VECTORS[result["vector"]][0]
+    vec, size = result["vector"], str(result["size"])
     if result["returncode"]:
-        yield [result["vector"], str(result["size"]), "(crashed)", "", "", "", "",
-               result["stderr"].strip().splitlines()[-1] if result["stderr"] else ""]
+        last = result["stderr"].strip().splitlines()[-1] if result["stderr"] else ""
+        yield [vec, size, "(crashed)", "", "", "", "", "", "", last]
         return
     facts = ", ".join(f"{k}={v}" for k, v in result["notes"].items())
-    longest = longest_step(result)
+    stall = result["stall_s"]
+    summary = [_fmt(longest_step(result), budget), loop_verdict(result),
+               f"{stall:.3f}" if result["stall_exact"] else f">= {stall:.1f}",
+               verdict(stall, result["stall_exact"])]
     first = True
     for s in result["steps"]:
+        head = [vec, size] if first else ["", ""]
+        tail = summary if first else ["", "", "", ""]
         if s["wall_s"] is None:
             cpu = f">= {result['process_cpu_s']:.1f} (process)"
-            yield [result["vector"], str(result["size"]), s["step"], _fmt(None, budget), cpu,
-                   _fmt(longest, budget), lease(result), name if first else ""]
+            yield [*head, s["step"], _fmt(None, budget), cpu, *tail,
+                   name + ("; " + facts if facts else "") if first else "did not finish"]
         else:
             extra = f" (longest {s['longest_s']:.3f})" if "longest_s" in s else ""
-            yield [result["vector"] if first else "", str(result["size"]) if first else "",
-                   s["step"] + extra, f"{s['wall_s']:.3f}", f"{s['cpu_s']:.3f}",
-                   _fmt(longest, budget) if first else "", lease(result) if first else "",
-                   (name + ("; " + facts if facts else "")) if first else
-                   f"findings={s['findings']}"]
+            yield [*head, s["step"] + extra, f"{s['wall_s']:.3f}", f"{s['cpu_s']:.3f}", *tail,
+                   (name + ("; " + facts if facts else "")) if first
+                   else f"findings={s['findings']}"]
         first = False
 
 
@@ -345,7 +424,6 @@ def main() -> None:
     if args.one is not None:
         VECTORS[args.one[0]][1](int(args.one[1]))
         return
-    header = ["vec", "size", "step", "wall s", "CPU s", "longest step s", "lease 10 s", "notes"]
     table: list[list[str]] = []
     progress = sys.stderr
     for v in args.vectors:
@@ -353,7 +431,7 @@ def main() -> None:
         for size in args.sizes or VECTORS[v][2]:
             if exceeded:  # a series grows: the next size would only burn another budget
                 table.append([v, str(size), "(not run: a smaller size exceeded the budget)",
-                              "", "", "", "MISS", ""])
+                              "", "", "", "MISS", "", "", ""])
                 print("  ".join(table[-1]), file=progress, flush=True)
                 continue
             result = run_one(v, size, args.budget)
@@ -366,8 +444,8 @@ def main() -> None:
                 print("  ".join(row), file=progress, flush=True)
     if args.json:
         return
-    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
-    for r in [header, *table]:
+    widths = [max(len(r[i]) for r in [HEADER, *table]) for i in range(len(HEADER))]
+    for r in [HEADER, *table]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
