@@ -43,7 +43,8 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_output_option(p: argparse.ArgumentParser, *choices: str) -> None:
-    p.add_argument("--output", "-o", choices=("text", "json", *choices), default="text")
+    p.add_argument("--output", "-o", choices=("text", "json", *choices), default="text",
+                   help="report format (default: %(default)s)")
 
 
 def policy_from(args: argparse.Namespace) -> Policy:
