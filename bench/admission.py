@@ -28,6 +28,7 @@ Figures, not assertions: the API server, etcd, both replicas and the client shar
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import http.client
 import json
@@ -73,7 +74,7 @@ def decision(n: int, reviews: int, seed: int) -> dict[str, Any]:
     from bench.engine import NAMESPACES, cluster, route
     from gwwatch import logs
     from gwwatch.engine import analyse, parse
-    from gwwatch.runtime.admission import Pending, Reviewer
+    from gwwatch.runtime.admission import Pending, Reviewer, inline
 
     logs.configure(fmt="json", level="warning")  # stdout carries the figures
     rng = random.Random(seed)
@@ -82,7 +83,9 @@ def decision(n: int, reviews: int, seed: int) -> dict[str, Any]:
     graph = analyse(parsed)
     load_s = time.perf_counter() - t0
     pending = Pending(3600.0, lambda ref: None)
-    reviewer = Reviewer(graph=lambda: graph, synced=lambda: True, pending=pending)
+    # inline: the graph in this thread (gwwatch run hands the same job to its graph thread).
+    reviewer = Reviewer(exclusive=inline(graph), synced=lambda: True, pending=pending)
+    loop = asyncio.new_event_loop()
 
     def thief(k: int) -> dict[str, Any]:
         obj = route(n + k, host_of=rng.randrange(n), path=f"/v1/take-{k % 5}")
@@ -99,7 +102,7 @@ def decision(n: int, reviews: int, seed: int) -> dict[str, Any]:
         for doc in docs:
             body = json.dumps(doc).encode()
             started, cpu0 = time.perf_counter(), time.process_time()
-            answer = reviewer.review(json.loads(body), started=started)
+            answer = loop.run_until_complete(reviewer.review(json.loads(body), started=started))
             json.dumps(answer).encode()
             out.append(time.perf_counter() - started)
             cpu[case].append(time.process_time() - cpu0)
@@ -121,7 +124,8 @@ def decision(n: int, reviews: int, seed: int) -> dict[str, Any]:
         updates.append(review_doc(new, operation="UPDATE", old=old))
     cases["update_path"] = timed("update_path", updates)
     for k in range(10):  # ten admitted, not yet watched: they join every what-if
-        reviewer.review(review_doc(route(n + 10 * reviews + k), dry_run=False))
+        loop.run_until_complete(
+            reviewer.review(review_doc(route(n + 10 * reviews + k), dry_run=False)))
     assert len(pending) == 10
     cases["hijack_refused_10_pending"] = timed(
         "hijack_refused_10_pending", [review_doc(thief(reviews + k)) for k in range(reviews)])

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # delivers it (usually milliseconds; long enough for a slow watch, short enough that a
     # request refused later by someone else does not block its hostname for long).
     webhook_pending_seconds: float = Field(default=10.0, ge=0)
+    # A decision analyses again every claimed hostname the change covers (a wildcard over a busy
+    # domain: thousands, ~0.25 ms each at 100k routes). Over this many, the broad hostnames are
+    # left unchecked (said in a warning) so no request holds the graph (and batches) for long.
+    webhook_max_hostnames: int = Field(default=200, ge=1)
 
     # --- logging -------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY

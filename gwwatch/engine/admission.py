@@ -18,6 +18,7 @@ them whole (it keeps at most 4096 characters of warnings per request).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,9 +26,16 @@ from typing import Final
 
 from gwwatch.engine import hostnames
 from gwwatch.engine.findings import Diff, Finding
-from gwwatch.engine.model import ObjectRef, Parsed, Route
+from gwwatch.engine.model import Gateway, Listener, ListenerSet, ObjectRef, Parsed, Route
 from gwwatch.engine.ownership import HOSTNAMES_ANNOTATION, SHARED_WITH_ANNOTATION
-from gwwatch.engine.vocabulary import ROUTE_KINDS, FindingKind, Severity, severity_rank
+from gwwatch.engine.vocabulary import (
+    HOSTNAME_PROTOCOLS,
+    ROUTE_KINDS,
+    FindingKind,
+    Severity,
+    route_kind_spec,
+    severity_rank,
+)
 
 __all__ = [
     "OPERATIONS",
@@ -37,6 +45,8 @@ __all__ = [
     "Outcome",
     "attributable",
     "decide",
+    "narrowed",
+    "reach",
     "related",
     "unchecked",
 ]
@@ -80,6 +90,56 @@ class Decision:
 def unchecked(why: str) -> Decision:
     """Admitted without a check, saying so (a replica still syncing, an unreadable object)."""
     return Decision(True, Outcome.UNCHECKED, warnings=(_cut(_PREFIX + why, _WARNING_LIMIT),))
+
+
+def reach(obj: Parsed, *, claimed_under: Callable[[str], int],
+          listeners_of: Callable[[ObjectRef], Iterable[Listener]]) -> int:
+    """How many claimed hostnames a what-if of ``obj`` analyses again: its cost, known before
+    paying it (``claimed_under`` is the graph's, ``listeners_of`` a parent's listeners).
+
+    A route with hostnames reaches what they cover; one without, what its parents' listeners
+    cover; a route kind without hostnames only its arena's catch-all. A Gateway or ListenerSet
+    reaches what its hostname-carrying listeners cover. A wildcard over a busy domain, a
+    listener without hostname: thousands in a large cluster.
+    """
+    def under(listeners: Iterable[Listener]) -> int:
+        return sum(claimed_under(li.hostname or hostnames.ANY) if li.protocol in
+                   HOSTNAME_PROTOCOLS else 1 for li in listeners)
+
+    if isinstance(obj, Route):
+        spec = route_kind_spec(obj.kind)
+        if spec is None or not spec.carries_hostnames:
+            return 1
+        if obj.hostnames:
+            return sum(claimed_under(h) for h in obj.hostnames)
+        return sum(under(listeners_of(pr.target)) for pr in obj.parent_refs)
+    if isinstance(obj, (Gateway, ListenerSet)):
+        return under(obj.listeners)
+    return 1
+
+
+def narrowed(route: Route, *, budget: int, claimed_under: Callable[[str], int]
+             ) -> tuple[Route | None, tuple[str, ...]]:
+    """``route`` keeping only the hostnames a what-if can afford (cheapest first, ``budget``
+    claimed hostnames in all), and the hostnames left out. ``None`` when none fits.
+
+    A broad wildcard added beside an exact hostname must not buy the exact one a pass: the
+    exact part is still checked, the broad part is said to be unchecked.
+    """
+    costs = sorted((claimed_under(h), i, h) for i, h in enumerate(route.hostnames))
+    kept: list[tuple[int, str]] = []
+    left: list[str] = []
+    spent = 0
+    for cost, i, h in costs:
+        if spent + cost <= budget:
+            kept.append((i, h))
+            spent += cost
+        else:
+            left.append(h)
+    if not kept:
+        return None, tuple(route.hostnames)
+    return (dataclasses.replace(route, hostnames=tuple(h for _, h in sorted(kept))),
+            tuple(left))
 
 
 def related(subject: Parsed, pending: Iterable[Parsed]) -> list[Parsed]:

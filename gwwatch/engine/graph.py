@@ -245,6 +245,16 @@ class ConflictGraph:
             return []
         return [c for bucket in index.by_host.values() for c in bucket]
 
+    def claimed_under(self, hostname: str) -> int:
+        """How many hostnames routes hold on listeners that ``hostname`` covers (itself
+        included; ``ANY``: all of them): the slices a change claiming ``hostname`` has analysed
+        again, so what it costs (the admission webhook bounds its decisions by this)."""
+        if hostname == hostnames.ANY:
+            return len(self._global.by_host)
+        if hostnames.is_wildcard(hostname):
+            return len(self._global.by_suffix.get(hostnames.base(hostname), ()))
+        return 1 if hostname in self._global.by_host else 0
+
     def tenant(self, namespace: str) -> str:
         return ownership.tenant_of(self._topology.namespace(namespace), self._policy)
 

@@ -9,11 +9,15 @@ Every replica answers from its own conflict graph; no leader is needed. One requ
    two quick creates on one replica cannot both slip through;
 3. let :func:`gwwatch.engine.admission.decide` answer, and send its answer back.
 
-**Concurrency.** The graph worker mutates the graph synchronously in the event loop, one batch
-per call, never across an ``await``; steps 2 and 3 also run synchronously in the event loop,
-so a what-if never interleaves with a batch and always sees a whole one (its cost is that of
-one incremental change: milliseconds at 100k routes). Only JSON decoding of large requests
-runs in a thread.
+**Concurrency.** The graph belongs to the graph worker's thread. Parsing the request and the
+pending overlay's bookkeeping run on the event loop; steps 2 and 3 run as one job in the graph
+thread (``GraphWorker.run_exclusive``), after the batches queued before it and before the ones
+after it, so a what-if never interleaves with a batch and the event loop (Lease renewal,
+probes) never waits on it. A decision that cannot get the graph within 2 s (a long batch, a
+re-list) answers "not checked" rather than let the API server time out. The cost of one
+decision is bounded before it is paid: a change reaching more claimed hostnames than
+``GWWATCH_WEBHOOK_MAX_HOSTNAMES`` (a wildcard over a busy domain) is checked without its
+broadest hostnames, or not at all, and says so in a warning.
 
 **Certificates.** The certificate and key are read from files and read again when either file
 changes (checked at every TLS handshake and every second): a rotation (cert-manager renewing
@@ -31,14 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 
@@ -51,15 +56,18 @@ from gwwatch.engine.admission import (
     Outcome,
     attributable,
     decide,
+    narrowed,
+    reach,
     related,
     unchecked,
 )
+from gwwatch.engine.model import Listener, Route
 from gwwatch.engine.ownership import HOSTNAMES_ANNOTATION
 from gwwatch.metrics import Metrics
 from gwwatch.settings import Settings
 
-__all__ = ["AdmissionObserver", "CertificateFiles", "Pending", "Reviewer", "WebhookServer",
-           "webhook_for"]
+__all__ = ["AdmissionObserver", "CertificateFiles", "Exclusive", "Pending", "Reviewer",
+           "WebhookServer", "inline", "webhook_for"]
 
 log = structlog.get_logger("gwwatch.admission")
 
@@ -72,10 +80,33 @@ _READ_TIMEOUT: Final = 10.0  # the API server's own timeout is at most 30 s
 # An idle keep-alive connection is closed after this (the API server reopens one at need).
 _IDLE_TIMEOUT: Final = 60.0
 _CERT_CHECK_INTERVAL: Final = 1.0
+# How long a decision waits for the graph thread (busy with a batch, e.g. a re-list) before
+# answering "not checked": under the shipped timeoutSeconds (3 s), so the API server gets an
+# answer that says so instead of a timeout.
+_DECISION_WAIT: Final = 2.0
 _PENDING_MAX: Final = 1000  # bound on the overlay: each entry costs the what-if one change
 _REASONS: Final = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                    411: "Length Required", 413: "Content Too Large",
                    500: "Internal Server Error"}
+
+
+_T = TypeVar("_T")
+
+
+class Exclusive(Protocol):
+    """Runs ``fn(graph)`` where and when nothing else touches the graph (the graph worker's
+    ``run_exclusive``: its own thread, between two batches)."""
+
+    def __call__(self, fn: Callable[[ConflictGraph], _T], /) -> Awaitable[_T]: ...
+
+
+def inline(graph: ConflictGraph) -> Exclusive:
+    """``fn(graph)`` at once, in the caller's thread: for a graph no one else uses (tests,
+    benches)."""
+    async def run(fn: Callable[[ConflictGraph], _T], /) -> _T:
+        return fn(graph)
+
+    return run
 
 
 class AdmissionObserver(Protocol):
@@ -225,25 +256,29 @@ class Reviewer:
     def __init__(
         self,
         *,
-        graph: Callable[[], ConflictGraph],
+        exclusive: Exclusive,
         synced: Callable[[], bool],
         pending: Pending,
         mode: str = Mode.DENY,
+        max_hostnames: int = 200,
+        wait: float = _DECISION_WAIT,
         claim_hint: str = "",
         identity: str = "",
         observer: AdmissionObserver | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.graph = graph
+        self.exclusive = exclusive
+        self.wait = wait
         self.synced = synced
         self.pending = pending
         self.mode = mode
+        self.max_hostnames = max_hostnames
         self.claim_hint = claim_hint
         self.identity = identity
         self.observer = observer
         self.clock = clock
 
-    def review(self, doc: object, *, started: float | None = None) -> dict[str, Any]:
+    async def review(self, doc: object, *, started: float | None = None) -> dict[str, Any]:
         """The AdmissionReview response for ``doc`` (raises :class:`BadReview`)."""
         t0 = self.clock() if started is None else started
         request = _request(doc)
@@ -252,7 +287,7 @@ class Reviewer:
         if operation not in OPERATIONS:
             raise BadReview(f"operation {operation[:20]!r}")
         kind = _kind(request)
-        decision = self._decide(request, operation, kind)
+        decision = await self._decide(request, operation, kind)
         response: dict[str, Any] = {"uid": uid, "allowed": decision.allowed}
         if not decision.allowed:
             response["status"] = {"code": 403, "reason": "Forbidden",
@@ -274,7 +309,7 @@ class Reviewer:
                      namespace=request.get("namespace"), name=_name(request))
         return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
 
-    def _decide(self, request: Mapping[str, Any], operation: str, kind: str) -> Decision:
+    async def _decide(self, request: Mapping[str, Any], operation: str, kind: str) -> Decision:
         if self.mode == Mode.OFF or operation not in ("CREATE", "UPDATE") or (
                 kind not in REVIEWED_KINDS):
             return decide(mode=self.mode, operation=operation,
@@ -289,15 +324,39 @@ class Reviewer:
             why = parsed.reason if isinstance(parsed, Invalid) else "no object"
             return unchecked(f"cannot analyse this {kind}: {why}")
         subject = _ref_of(parsed)
-        graph = self.graph()
         overlay = related(parsed, self.pending.current(besides=subject))
-        # Synchronous from here to the answer: no batch of the graph worker can interleave.
-        full = graph.what_if(upserts=[*overlay, parsed])
-        base = graph.what_if(upserts=overlay) if overlay else None
-        current = {f.identity: f for f in graph.findings_of(subject)} if full.changed else {}
-        added = attributable(full, base=base, previous=current.get)
-        decision = decide(mode=self.mode, operation=operation, subject=subject, added=added,
-                          tenant=graph.tenant, claim_hint=self.claim_hint)
+
+        def judge(graph: ConflictGraph) -> tuple[Decision | None, tuple[str, ...]]:
+            # In the graph's own thread, between two batches: nothing else touches the graph.
+            checked, skipped = self._affordable(graph, subject, parsed, overlay)
+            if checked is None:
+                return None, skipped
+            full = graph.what_if(upserts=[*overlay, checked])
+            base = graph.what_if(upserts=overlay) if overlay else None
+            current = ({f.identity: f for f in graph.findings_of(subject)} if full.changed
+                       else {})
+            added = attributable(full, base=base, previous=current.get)
+            return decide(mode=self.mode, operation=operation, subject=subject, added=added,
+                          tenant=graph.tenant, claim_hint=self.claim_hint), skipped
+
+        try:
+            judged, skipped = await asyncio.wait_for(self.exclusive(judge), self.wait)
+        except TimeoutError:
+            return unchecked(f"replica {self.identity or 'of gwwatch'} is busy analysing a "
+                             f"batch of changes (over {self.wait:g} s): this change was not "
+                             "checked (a hijack it makes is reported once it lands)")
+        if judged is None:
+            return unchecked(f"this {kind} reaches {skipped[0]} hostnames gwwatch holds "
+                             f"(more than the {self.max_hostnames} a decision may analyse): "
+                             "not checked; a hijack it makes is reported once it lands")
+        decision = judged
+        if skipped:
+            note = (f"gwwatch: not checked for {', '.join(skipped)[:300]}: each covers more "
+                    f"hostnames than a decision may analyse ({self.max_hostnames}); a hijack "
+                    "there is reported once it lands")
+            decision = dataclasses.replace(
+                decision, warnings=(*decision.warnings, note),
+                outcome=Outcome.WARNED if decision.allowed else decision.outcome)
         if decision.allowed and not request.get("dryRun"):
             old = request.get("oldObject")
             meta = old.get("metadata") if isinstance(old, Mapping) else None
@@ -305,6 +364,34 @@ class Reviewer:
             self.pending.add(subject, parsed,
                              str(version) if operation == "UPDATE" and version else None)
         return decision
+
+
+    def _affordable(self, graph: ConflictGraph, subject: ObjectRef, parsed: Parsed,
+                    overlay: list[Parsed]) -> tuple[Parsed | None, tuple[str, ...]]:
+        """What the what-if may analyse within ``max_hostnames`` claimed hostnames: ``parsed``
+        itself; a route without its broadest hostnames (left out: the second value); or
+        ``None`` (the reach, as the second value's only item)."""
+        def listeners_of(ref: ObjectRef) -> tuple[Listener, ...]:
+            parent = graph.gateway(ref) if ref.kind == "Gateway" else (
+                graph.listener_set(ref) if ref.kind == "ListenerSet" else None)
+            return parent.listeners if parent is not None else ()
+
+        def cost(obj: Parsed | None) -> int:
+            return 0 if obj is None else reach(obj, claimed_under=graph.claimed_under,
+                                               listeners_of=listeners_of)
+
+        current: Parsed | None = (graph.route(subject) or graph.listener_set(subject)
+                                  or graph.gateway(subject))
+        fixed = cost(current) + sum(cost(p) for p in overlay)
+        total = fixed + cost(parsed)
+        if total <= self.max_hostnames:
+            return parsed, ()
+        if isinstance(parsed, Route) and parsed.hostnames and fixed < self.max_hostnames:
+            narrow, left = narrowed(parsed, budget=self.max_hostnames - fixed,
+                                    claimed_under=graph.claimed_under)
+            if narrow is not None:
+                return narrow, left
+        return None, (str(total),)
 
 
 def _request(doc: object) -> Mapping[str, Any]:
@@ -467,7 +554,7 @@ class WebhookServer:
         try:
             doc = (await asyncio.to_thread(json.loads, body) if length > _THREAD_DECODE
                    else json.loads(body))
-            answer = self.reviewer.review(doc, started=started)
+            answer = await self.reviewer.review(doc, started=started)
         except (ValueError, BadReview) as exc:  # json.JSONDecodeError is a ValueError
             self._error("malformed")
             log.warning("admission_bad_request", error=str(exc)[:200])
@@ -501,7 +588,7 @@ async def _send(writer: asyncio.StreamWriter, code: int, body: bytes,
 def webhook_for(
     settings: Settings,
     *,
-    graph: Callable[[], ConflictGraph],
+    exclusive: Exclusive,
     synced: Callable[[], bool],
     settled: Callable[[], bool],
     read_cached: Callable[[ObjectRef], Mapping[str, Any] | None],
@@ -509,7 +596,7 @@ def webhook_for(
 ) -> WebhookServer | None:
     """The webhook server ``gwwatch run`` serves, or ``None`` when ``webhook_port`` is unset.
 
-    ``graph`` gives the worker's current graph (a new ownership policy replaces it),
+    ``exclusive`` runs a function on the graph in the worker's thread between batches,
     ``synced`` whether the initial sync is done, ``settled`` whether the worker has nothing
     queued, ``read_cached`` the watch cache's object for a key.
     """
@@ -524,9 +611,10 @@ def webhook_for(
         hint = (f"an ownership ConfigMap (GWWATCH_OWNERSHIP_CONFIGMAP); {HOSTNAMES_ANNOTATION} "
                 f"annotations are not trusted here")
     reviewer = Reviewer(
-        graph=graph, synced=synced,
+        exclusive=exclusive, synced=synced,
         pending=Pending(settings.webhook_pending_seconds, read_cached, settled=settled),
-        mode=settings.webhook_mode, claim_hint=hint, identity=settings.identity,
+        mode=settings.webhook_mode, max_hostnames=settings.webhook_max_hostnames,
+        claim_hint=hint, identity=settings.identity,
         observer=metrics)
     return WebhookServer(
         reviewer, CertificateFiles(settings.webhook_cert_file, settings.webhook_key_file),

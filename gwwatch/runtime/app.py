@@ -108,7 +108,7 @@ class App:
         self.active = False  # leading and synced: status and Events are written
         # The admission webhook (when GWWATCH_WEBHOOK_PORT is set): every replica answers.
         self.webhook = webhook_for(
-            settings, graph=lambda: self.worker.graph, synced=self.synced.is_set,
+            settings, exclusive=self.worker.run_exclusive, synced=self.synced.is_set,
             settled=lambda: self.worker.idle.is_set() and not len(self.objects),
             read_cached=self.informers.cached, metrics=self.metrics)
 

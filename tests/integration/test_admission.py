@@ -149,10 +149,11 @@ class Replica:
             await self.task
 
     def findings(self, route: ObjectRef) -> list[Any]:
-        return list(self.app.worker.graph.findings_of(route))
+        return list(self.app.worker.findings_of(route))  # as published after each batch
 
-    def has(self, route: ObjectRef) -> bool:
-        return self.app.worker.graph.route(route) is not None
+    async def has(self, route: ObjectRef) -> bool:
+        """Whether the graph holds ``route`` (asked in the graph's thread)."""
+        return await self.app.worker.run_exclusive(lambda g: g.route(route) is not None)
 
 
 @pytest.fixture
@@ -383,7 +384,7 @@ async def test_sharing_warnings_and_dry_run(
     dry = await apply(kubectl, reports, dry_run=True)
     assert dry.returncode == 0, dry.stderr
     assert await admin_get(f"{V1}/namespaces/{t.staging}/httproutes/reports") is None
-    assert not replica.has(ObjectRef("HTTPRoute", t.staging, "reports"))
+    assert not await replica.has(ObjectRef("HTTPRoute", t.staging, "reports"))
     proc = await apply(kubectl, reports)
     assert proc.returncode == 0, proc.stderr
     (warning,) = gwwatch_warnings(proc)
@@ -498,11 +499,11 @@ async def test_two_quick_conflicting_creates_on_one_replica(
     replica.kube.flowing.clear()
     try:
         await asyncio.to_thread(control_plane.create, t.owner_route)
-        assert not replica.has(t.owner_ref)  # stored, not seen
+        assert not await replica.has(t.owner_ref)  # stored, not seen
         with pytest.raises(ApiError) as refused:
             await asyncio.to_thread(control_plane.create, t.offender)
         assert refused.value.status == 403 and DENIED in refused.value.body
-        assert not replica.has(t.owner_ref)
+        assert not await replica.has(t.owner_ref)
     finally:
         replica.kube.flowing.set()
     await eventually(lambda: _true(replica.has(t.owner_ref)), what="the owner's route seen")
@@ -529,8 +530,8 @@ async def test_without_the_pending_window_the_second_create_slips_through(
     await eventually(reported, what="the hijack that slipped through reported")
 
 
-async def _true(value: bool) -> None:
-    assert value
+async def _true(value: Awaitable[bool]) -> None:
+    assert await value
 
 
 @pytest.fixture

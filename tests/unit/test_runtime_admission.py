@@ -27,6 +27,7 @@ from gwwatch.runtime.admission import (
     Pending,
     Reviewer,
     WebhookServer,
+    inline,
 )
 from tests.builders import Obj, gateway, http_route, listener, match, namespace, ts
 from tests.controlplane import certs
@@ -91,7 +92,7 @@ def reviewer(graph: ConflictGraph, *, synced: bool = True, cache: Cache | None =
              settled: Callable[[], bool] = lambda: True, clock: Clock | None = None,
              metrics: Metrics | None = None, mode: str = "deny") -> Reviewer:
     cache = cache or Cache()
-    return Reviewer(graph=lambda: graph, synced=lambda: synced,
+    return Reviewer(exclusive=inline(graph), synced=lambda: synced,
                     pending=Pending(10.0, cache.get, settled=settled, clock=clock or Clock()),
                     mode=mode, identity="r1", observer=metrics)
 
@@ -102,11 +103,11 @@ def requests(metrics: Metrics, **labels: str) -> float:
 
 
 class TestReviewer:
-    def test_a_hijack_is_refused_with_403_and_counted(self) -> None:
+    async def test_a_hijack_is_refused_with_403_and_counted(self) -> None:
         metrics = Metrics()
         metrics.enable_admission()
         graph = scan(*base_objects(), owner_route())
-        answer = reviewer(graph, metrics=metrics).review(review(thief_route(), uid="abc"))
+        answer = await reviewer(graph, metrics=metrics).review(review(thief_route(), uid="abc"))
         assert answer["apiVersion"] == "admission.k8s.io/v1"
         assert answer["kind"] == "AdmissionReview"
         response = answer["response"]
@@ -116,17 +117,17 @@ class TestReviewer:
         assert requests(metrics, kind="HTTPRoute", operation="CREATE", decision="denied") == 1
         assert metrics.registry.get_sample_value("gwwatch_admission_duration_seconds_count") == 1
 
-    def test_an_unsynced_replica_admits_with_a_warning(self) -> None:
+    async def test_an_unsynced_replica_admits_with_a_warning(self) -> None:
         graph = scan(*base_objects(), owner_route())
-        response = reviewer(graph, synced=False).review(review(thief_route()))["response"]
+        response = (await reviewer(graph, synced=False).review(review(thief_route())))["response"]
         assert response["allowed"] is True
         (warning,) = response["warnings"]
         assert "replica r1 has not finished its initial sync" in warning
 
-    def test_delete_is_admitted_without_touching_the_graph(self) -> None:
+    async def test_delete_is_admitted_without_touching_the_graph(self) -> None:
         graph = scan(*base_objects(), owner_route(), thief_route())
         before = graph.findings()
-        response = reviewer(graph).review(review(thief_route(), operation="DELETE"))
+        response = await reviewer(graph).review(review(thief_route(), operation="DELETE"))
         assert response["response"] == {"uid": "u-1", "allowed": True}
         assert graph.findings() == before
 
@@ -137,66 +138,113 @@ class TestReviewer:
         pytest.param({**review(thief_route()), "request": {"operation": "CREATE"}}, id="no-uid"),
         pytest.param(review(thief_route(), operation="PATCH"), id="unknown-operation"),
     ])
-    def test_what_is_no_admission_review_is_refused_as_such(self, doc: dict[str, Any]) -> None:
+    async def test_what_is_no_admission_review_is_refused_as_such(
+            self, doc: dict[str, Any]) -> None:
         with pytest.raises(BadReview):
-            reviewer(scan(*base_objects())).review(doc)
+            await reviewer(scan(*base_objects())).review(doc)
 
-    def test_an_unreadable_object_is_admitted_unchecked(self) -> None:
+    async def test_an_unreadable_object_is_admitted_unchecked(self) -> None:
         bad = thief_route()
         bad["spec"]["hostnames"] = ["not a hostname!"]
-        response = reviewer(scan(*base_objects())).review(review(bad))["response"]
+        response = (await reviewer(scan(*base_objects())).review(review(bad)))["response"]
         assert response["allowed"] is True
         assert response["warnings"][0].startswith("gwwatch: cannot analyse this HTTPRoute")
 
 
+class TestBoundedCost:
+    """A decision analyses at most ``max_hostnames`` claimed hostnames, decided before paying."""
+
+    def busy_domain(self, n: int) -> list[Obj]:
+        return [http_route(f"svc-{i}", f"team-{i}", hostnames=[f"svc-{i}.example.com"],
+                           matches=[match("/")], created=ts(1)) for i in range(n)]
+
+    async def test_a_broad_wildcard_does_not_buy_the_exact_hostname_a_pass(self) -> None:
+        graph = scan(*base_objects(), owner_route(), *self.busy_domain(10))
+        thief = thief_route()
+        thief["spec"]["hostnames"] = [HOST, "*.example.com"]  # reaches all 11 hostnames
+        r = reviewer(graph)
+        r.max_hostnames = 5
+        response = (await r.review(review(thief)))["response"]
+        assert response["allowed"] is False  # api.example.com was still checked
+        assert "takes api.example.com PathPrefix /v1/charge" in response["status"]["message"]
+        (note,) = response["warnings"]
+        assert note.startswith("gwwatch: not checked for *.example.com")
+
+    async def test_a_change_too_broad_to_check_is_admitted_saying_so(self) -> None:
+        graph = scan(*base_objects(), owner_route(), *self.busy_domain(10))
+        wild = thief_route(host="*.example.com")
+        r = reviewer(graph)
+        r.max_hostnames = 5
+        response = (await r.review(review(wild)))["response"]
+        assert response["allowed"] is True
+        (warning,) = response["warnings"]
+        assert "reaches 11 hostnames gwwatch holds (more than the 5" in warning
+        r.max_hostnames = 11  # now affordable: checked (no hijack: admitted silently)
+        assert (await r.review(review(wild, dry_run=True)))["response"] == {
+            "uid": "u-1", "allowed": True}
+
+    async def test_a_busy_graph_thread_answers_not_checked_in_time(self) -> None:
+        graph = scan(*base_objects(), owner_route())
+
+        async def slow(fn: Callable[[ConflictGraph], Any]) -> Any:
+            await asyncio.sleep(5)
+            return fn(graph)
+
+        r = Reviewer(exclusive=slow, synced=lambda: True, pending=Pending(10, Cache().get),
+                     wait=0.05, identity="r1")
+        response = (await r.review(review(thief_route())))["response"]
+        assert response["allowed"] is True
+        assert "replica r1 is busy analysing" in response["warnings"][0]
+
+
 class TestPendingOverlay:
-    def test_an_admitted_route_counts_until_the_watch_delivers_it(self) -> None:
+    async def test_an_admitted_route_counts_until_the_watch_delivers_it(self) -> None:
         """Owner admitted (not in the graph yet) → the thief is refused; once the cache
         holds the owner and the worker is settled, the entry goes (the graph decides)."""
         graph = scan(*base_objects())
         cache = Cache()
         settled = [False]
         r = reviewer(graph, cache=cache, settled=lambda: settled[0])
-        assert r.review(review(owner_route()))["response"]["allowed"] is True
+        assert (await r.review(review(owner_route())))["response"]["allowed"] is True
         assert len(r.pending) == 1
-        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is False
+        assert (await r.review(review(thief_route(), dry_run=True)))["response"]["allowed"] is False
         cache.put(owner_route())
-        r.review(review(thief_route(host="other.example.com"), dry_run=True))
+        await r.review(review(thief_route(host="other.example.com"), dry_run=True))
         assert len(r.pending) == 1  # delivered, but the worker has not caught up
         settled[0] = True
-        r.review(review(thief_route(host="other.example.com"), dry_run=True))
+        await r.review(review(thief_route(host="other.example.com"), dry_run=True))
         assert len(r.pending) == 0
 
-    def test_dry_runs_and_refusals_do_not_join_the_overlay(self) -> None:
+    async def test_dry_runs_and_refusals_do_not_join_the_overlay(self) -> None:
         graph = scan(*base_objects(), owner_route())
         r = reviewer(graph)
-        r.review(review(thief_route(host="mine.example.com"), dry_run=True))
-        r.review(review(thief_route()))
+        await r.review(review(thief_route(host="mine.example.com"), dry_run=True))
+        await r.review(review(thief_route()))
         assert len(r.pending) == 0
 
-    def test_an_entry_expires(self) -> None:
+    async def test_an_entry_expires(self) -> None:
         graph = scan(*base_objects())
         clock = Clock()
         r = reviewer(graph, clock=clock, settled=lambda: False)
-        r.review(review(owner_route()))
+        await r.review(review(owner_route()))
         clock.now += 9.9
-        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is False
+        assert (await r.review(review(thief_route(), dry_run=True)))["response"]["allowed"] is False
         clock.now += 0.2
-        assert r.review(review(thief_route(), dry_run=True))["response"]["allowed"] is True
+        assert (await r.review(review(thief_route(), dry_run=True)))["response"]["allowed"] is True
         assert len(r.pending) == 0
 
-    def test_an_update_leaves_once_a_newer_version_is_cached(self) -> None:
+    async def test_an_update_leaves_once_a_newer_version_is_cached(self) -> None:
         graph = scan(*base_objects(), owner_route())
         cache = Cache()
         cache.put(owner_route(), version="7")
         r = reviewer(graph, cache=cache)
         moved = owner_route()
         moved["spec"]["rules"][0]["matches"].append(match("/v2"))
-        r.review(review(moved, operation="UPDATE", old=cache.get(OWNER)))
-        r.review(review(thief_route(host="x.example.com"), dry_run=True))
+        await r.review(review(moved, operation="UPDATE", old=cache.get(OWNER)))
+        await r.review(review(thief_route(host="x.example.com"), dry_run=True))
         assert len(r.pending) == 1  # the cache still holds version 7
         cache.put(moved, version="8")
-        r.review(review(thief_route(host="x.example.com"), dry_run=True))
+        await r.review(review(thief_route(host="x.example.com"), dry_run=True))
         assert len(r.pending) == 0
 
     def test_only_pending_objects_on_intersecting_hostnames_are_related(self) -> None:
