@@ -9,9 +9,10 @@
 ``AdmissionReview`` after another goes through the webhook's ``Reviewer`` as ``gwwatch run``
 calls it: JSON decode, parse, the graph's ``what_if``, the decision, JSON encode. Cases: a route
 that would hijack another tenant's hostname (refused), a new route on its own hostname
-(admitted), an existing route changing its path (admitted), and the refused case again with
-ten admitted objects pending in the overlay. Requests are dry runs (nothing joins the overlay),
-except where the overlay is filled on purpose.
+(admitted), an existing route changing its path (admitted), the hijack with a wildcard over the
+victim's whole domain added (its cost bounded by GWWATCH_WEBHOOK_MAX_HOSTNAMES), and the
+refused case again with ten admitted objects pending in the overlay. Requests are dry runs
+(nothing joins the overlay), except where the overlay is filled on purpose.
 
 ``apiserver``: a real control plane (tests/controlplane) loaded with ``--routes`` HTTPRoutes,
 two ``gwwatch run`` processes with the webhook (the shipped configuration registered by URL to
@@ -123,6 +124,16 @@ def decision(n: int, reviews: int, seed: int) -> dict[str, Any]:
         new = route(i, path=f"/p{k % 5}", version=k + 1)
         updates.append(review_doc(new, operation="UPDATE", old=old))
     cases["update_path"] = timed("update_path", updates)
+    # Hostile: the hijack plus a wildcard over the victim Gateway's whole domain (~n/50
+    # hostnames). Unbounded, its what-if reanalyses all of them; bounded, the wildcard is left
+    # out (and said so) and the exact hostname is still checked.
+    broad = []
+    for k in range(reviews):
+        obj = thief(2 * reviews + k)
+        host = obj["spec"]["hostnames"][0]
+        obj["spec"]["hostnames"].append("*." + host.split(".", 1)[1])
+        broad.append(review_doc(obj))
+    cases["hijack_plus_broad_wildcard"] = timed("hijack_plus_broad_wildcard", broad)
     for k in range(10):  # ten admitted, not yet watched: they join every what-if
         loop.run_until_complete(
             reviewer.review(review_doc(route(n + 10 * reviews + k), dry_run=False)))
@@ -156,7 +167,7 @@ def run_decision(args: argparse.Namespace) -> int:
           f"{'cpu p50':>8} {'cpu p99':>8} {'refused':>9}   (ms)")
     for r in rows:
         for case in ("hijack_refused", "new_own_hostname", "update_path",
-                     "hijack_refused_10_pending"):
+                     "hijack_plus_broad_wildcard", "hijack_refused_10_pending"):
             print(f"{r['routes']:>8} {r['findings']:>9}  {case:<26} "
                   f"{r[case + '_p50_ms']:>9} {r[case + '_p99_ms']:>9} "
                   f"{r[case + '_cpu_p50_ms']:>8} {r[case + '_cpu_p99_ms']:>8} "
