@@ -422,7 +422,7 @@ class TestShadowed:
     def test_hostname_precedence_uses_the_intersected_hostname(self) -> None:
         """``*.com`` on a ``*.example.com`` listener gets ``*.example.com``, ties with a route on
         ``*.example.com``, and the older wins; the message says the outcome rests on that
-        choice (gateway-api issue 5120; docs/architecture.md, "Hostnames")."""
+        choice (gateway-api issue 5120; docs/architecture.md, "Which hostname ranks a route")."""
         older = owner_route(hostnames=["*.com"], created=b.ts(1))
         newer = taker_route(b.match("/"), hostnames=["*.example.com"], created=b.ts(2))
         graph = b.scan(SHARED, older, newer)
