@@ -230,6 +230,10 @@ class Metrics:
         self.status_writes = Counter(
             "gwwatch_status_writes", "Route status writes by result (updated, conflict, "
             "invalid, forbidden, error).", ("result",), registry=r)
+        self.status_tampering = Counter(
+            "gwwatch_status_tampering", "gwwatch status entries another client rewrote "
+            "(a forged or altered entry under gwwatch's controllerName), put back at once, by "
+            "route kind.", ("kind",), registry=r)
         self.status_entries_dropped = Counter(
             "gwwatch_status_entries_dropped", "gwwatch entries that did not fit in a route's "
             "status.parents (32 entries, the others' come first).", registry=r)
@@ -256,6 +260,8 @@ class Metrics:
         self.build_info.labels(__version__, platform.python_version()).set(1)
         for result in STATUS_RESULTS:
             self.status_writes.labels(result)
+        for kind in ROUTE_KINDS:
+            self.status_tampering.labels(str(kind))
         for etype in ("Warning", "Normal"):
             for result in EVENT_RESULTS:
                 self.events.labels(etype, result)
@@ -306,6 +312,9 @@ class Metrics:
 
     def status_write(self, result: str) -> None:
         self.status_writes.labels(result).inc()
+
+    def status_tampered(self, kind: str) -> None:
+        self.status_tampering.labels(kind).inc()
 
     def status_dropped(self, entries: int) -> None:
         self.status_entries_dropped.inc(entries)

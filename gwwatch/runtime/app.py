@@ -85,7 +85,8 @@ class App:
         self.status = StatusController(
             StatusWriter(kube, controller=settings.controller_name, view=self.worker,
                          resource_of=self.informers.resources.get,
-                         read_cached=self.informers.cached, observer=self.metrics),
+                         read_cached=self.informers.cached, observer=self.metrics,
+                         on_tampered=self._status_tampered),
             view=self.worker, read_cached=self.informers.cached,
             workers=settings.status_workers)
         self.events = events.EventController(
@@ -170,6 +171,11 @@ class App:
 
     def _events_sink(self, change: Change) -> None:
         self.events.on_change(change.diff)
+
+    def _status_tampered(self, route: ObjectRef) -> None:
+        """Someone rewrote our status entry (it was put back): counted and told on the route."""
+        self.metrics.status_tampered(route.kind)
+        self.events.enqueue([events.tampered(route, self.settings.controller_name)])
 
     # --- leader work ---------------------------------------------------------------------
 

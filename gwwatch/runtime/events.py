@@ -35,8 +35,8 @@ from gwwatch.runtime.kube import Kube
 from gwwatch.runtime.queue import KeyQueue
 from gwwatch.runtime.status import bound
 
-__all__ = ["MAX_EVENT_MESSAGE", "EventController", "EventJob", "EventRecorder", "announce",
-           "event_name", "jobs_for"]
+__all__ = ["MAX_EVENT_MESSAGE", "TAMPERED_REASON", "EventController", "EventJob",
+           "EventRecorder", "announce", "event_name", "jobs_for", "tampered"]
 
 log = structlog.get_logger("gwwatch.events")
 
@@ -89,6 +89,19 @@ def jobs_for(diff: Diff) -> list[EventJob]:
 def announce(findings: Iterable[Finding]) -> list[EventJob]:
     """Warnings for findings that exist now (a new leader tells what it found)."""
     return [job for f in findings for job in _jobs(f, warning=True)]
+
+
+TAMPERED_REASON: Final = "StatusTampered"
+
+
+def tampered(route: ObjectRef, controller: str) -> EventJob:
+    """A Warning on ``route``: someone rewrote gwwatch's status entry (it was put back).
+    Repeats fold into one Event whose count grows."""
+    return EventJob(route, "Warning", TAMPERED_REASON, bound(
+        f"Another client rewrote the status.parents entry of {controller} on this route; "
+        "gwwatch put its own back. Anyone allowed to update this route's status can write "
+        "under any controllerName: check who holds update on its status subresource.",
+        MAX_EVENT_MESSAGE), identity="status-tampered")
 
 
 def event_name(job: EventJob) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -285,16 +286,28 @@ def desired_parents(
     return out, dropped
 
 
-def fingerprint(entries: Iterable[Mapping[str, Any]]) -> list[tuple[object, ...]]:
+def _entry_print(e: Mapping[str, Any]) -> str:
+    """What one entry says, without timestamps, independent of key order (the server returns
+    keys sorted, we write them in our order)."""
+    conds = [
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("message"),
+         c.get("observedGeneration"))
+        for c in e.get("conditions") or () if isinstance(c, Mapping)]
+    return json.dumps([e.get("parentRef"), e.get("controllerName"), conds], sort_keys=True,
+                      default=str)
+
+
+def fingerprint(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     """What our entries say, without their timestamps: to tell a drop from a change."""
-    out: list[tuple[object, ...]] = []
-    for e in entries:
-        conds = tuple(
-            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"),
-             c.get("observedGeneration"))
-            for c in e.get("conditions") or () if isinstance(c, Mapping))
-        out.append((repr(e.get("parentRef")), conds))
-    return out
+    return [_entry_print(e) for e in entries]
+
+
+def tampered(current: Iterable[Mapping[str, Any]], written: Iterable[Mapping[str, Any]]
+             ) -> bool:
+    """Whether an entry under our name says something we did not write (forged or altered),
+    as opposed to some of ours having been dropped."""
+    ours_said = set(fingerprint(written))
+    return any(p not in ours_said for p in fingerprint(current))
 
 
 def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
@@ -355,9 +368,12 @@ class StatusWriter:
         observer: StatusObserver,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        on_tampered: Callable[[ObjectRef], None] = lambda route: None,
     ) -> None:
         self.kube = kube
         self.controller = controller
+        # Called after an entry someone else altered under our name was put back.
+        self.on_tampered = on_tampered
         self.view = view
         self.resource_of = resource_of
         self.read_cached = read_cached
@@ -453,24 +469,40 @@ class StatusWriter:
             else:
                 self._forget_restore_if_settled(route)
             return Outcome.UNCHANGED
-        # Someone else removed or altered what we wrote while our view did not change: restore
-        # it, but with backoff, so a controller that keeps dropping it does not make us spin.
+        # Someone else removed or altered what we wrote while our view did not change.
+        # - Altered (an entry under our name says what we did not write: a forgery, e.g. a
+        #   tenant erasing its HostnameConflict or accusing a victim): put back at once, every
+        #   time, and told (metric, Warning Event, log). Each restore answers one write of
+        #   theirs: no amplification.
+        # - Only dropped (an implementation rewriting the whole list): put back with backoff,
+        #   so a controller that keeps dropping it does not make us spin.
         written = self._written.get(route)
+        forged = False
+        current_ours = ours(current, self.controller)
         if (written is not None and fingerprint(written) == fingerprint(mine)
-                and fingerprint(ours(current, self.controller)) != fingerprint(mine)):
-            self._forget_restore_if_settled(route)
-            if self.restores.ready_in(route) > 0:
-                return Outcome.DEFERRED
-            # The next restore waits for this delay to pass (the first one runs at once).
-            wait = self.restores.when(route)
-            log.info("status_entry_restored", retry_not_before_s=round(wait, 2))
+                and fingerprint(current_ours) != fingerprint(mine)):
+            if tampered(current_ours, written):
+                forged = True
+            else:
+                self._forget_restore_if_settled(route)
+                if self.restores.ready_in(route) > 0:
+                    return Outcome.DEFERRED
+                # The next restore waits for this delay to pass (the first one runs at once).
+                wait = self.restores.when(route)
+                log.info("status_entry_restored", retry_not_before_s=round(wait, 2))
         body = copy.deepcopy(dict(obj))
         body["status"] = {**status, "parents": parents}
         await self.kube.request(
             "PUT", resource.object_path(route.namespace, route.name, "status"), body=body)
         log.info("status_written", ours=len(mine), parents=len(parents),
                  resource_version=resource_version(obj))
-        self._written[route] = mine
+        self._written[route] = copy.deepcopy(mine)  # ours: nobody else's dicts to change
+        if forged:
+            # Counted only once the PUT succeeded: it carried the resourceVersion we judged,
+            # so the altered entry really was the server's latest (a stale cache gets a 409).
+            log.warning("status_tampered", controller_name=self.controller,
+                        hint="another client rewrote gwwatch's status entry; put back")
+            self.on_tampered(route)
         if not mine:
             self.forget(route)
         return Outcome.UPDATED

@@ -184,3 +184,59 @@ async def test_status_write_from_the_trimmed_cache_keeps_metadata(
         assert route["metadata"].get("managedFields")
 
     await eventually(flagged, what="our condition beside untouched metadata")
+
+
+async def test_a_rewritten_entry_is_put_back_at_once_counted_and_told(
+    admin: Admin, hijack: Hijack, start_controller: Callable[..., Awaitable[Running]],
+) -> None:
+    """The offender rewrites gwwatch's entry on its own route to accuse the victim (any client
+    allowed to update status may write any controllerName), ten times. Each forgery is put
+    back within about a second — no backoff, unlike a drop —, counted in
+    gwwatch_status_tampering_total{kind="HTTPRoute"}, and a StatusTampered Warning Event on
+    the route says so (repeats fold into its count)."""
+    gw = await start_controller()
+    await hijack.create_owner(admin)
+    await hijack.create_thief(admin)
+
+    async def flagged() -> dict[str, Any]:
+        entries = our_entries(await admin.route(hijack.thief_ns, hijack.thief))
+        assert entries and entries[0]["conditions"][0]["reason"] == "HijacksTraffic"
+        return entries[0]
+
+    genuine = await eventually(flagged, what="our entry")
+
+    def forge(parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for p in parents:
+            if p.get("controllerName") == ME:
+                p["conditions"] = [{
+                    "type": "gwwatch.io/TrafficHijacked", "status": "True",
+                    "reason": "HijackedByRoute",
+                    "message": f"TrafficHijacked by {hijack.owner_ns}/{hijack.owner}",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]
+        return parents
+
+    restore_times: list[float] = []
+    for _ in range(10):
+        await admin.update_status(hijack.thief_ns, hijack.thief, forge)
+        forged_at = time.monotonic()
+
+        async def restored() -> None:
+            entries = our_entries(await admin.route(hijack.thief_ns, hijack.thief))
+            assert entries and entries[0]["conditions"][0]["reason"] == "HijacksTraffic"
+            assert entries[0]["conditions"][0]["message"] == \
+                genuine["conditions"][0]["message"]
+
+        await eventually(restored, timeout=5, interval=0.02, what="forgery put back")
+        restore_times.append(time.monotonic() - forged_at)
+    assert max(restore_times) < 1.5, f"restores took {restore_times}"
+    text = await gw.scrape()
+    assert value(text, "gwwatch_status_tampering_total", kind="HTTPRoute") == 10
+
+    async def told() -> None:
+        events = [e for e in await admin.events(hijack.thief_ns)
+                  if e.get("reason") == "StatusTampered"
+                  and e["involvedObject"]["name"] == hijack.thief]
+        assert len(events) == 1 and events[0]["type"] == "Warning"
+        assert events[0]["count"] >= 2
+
+    await eventually(told, timeout=10, what="StatusTampered Event")

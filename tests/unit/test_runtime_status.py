@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,85 @@ class TestStatusWriter:
         assert kube.count("PUT") == 3
         restored = server.obj["status"]["parents"]
         assert [p["controllerName"] for p in restored] != [ME]
+
+
+class TestTampering:
+    """An entry under our controllerName that says what we did not write is a forgery (anyone
+    allowed to update a route's status may write any controllerName): put back at once, every
+    time, and told; a drop keeps its backoff."""
+
+    @staticmethod
+    def forge(server: Server, message: str = "TrafficHijacked by victim/api") -> None:
+        for p in server.obj["status"]["parents"]:
+            if p.get("controllerName") == ME:
+                p["conditions"][0]["message"] = message
+                p["conditions"][0]["reason"] = "Forged"
+        server.bump()
+
+    async def test_a_rewritten_entry_is_put_back_at_once_every_time_and_told(self) -> None:
+        server = Server()
+        told: list[ObjectRef] = []
+        w, kube, _ = writer(server, View(incident()))
+        w.on_tampered = told.append
+        await w.write_status(OFFENDER)
+        ours_before = copy.deepcopy(
+            [p for p in server.obj["status"]["parents"] if p["controllerName"] == ME])
+        for i in range(5):  # no backoff: the fifth forgery is put back as fast as the first
+            self.forge(server, f"forgery {i}")
+            assert await w.write_status(OFFENDER) == Outcome.UPDATED
+            now = [p for p in server.obj["status"]["parents"] if p["controllerName"] == ME]
+            assert now == ours_before
+        assert told == [OFFENDER] * 5
+        assert kube.count("PUT") == 6
+        assert w.retry_in(OFFENDER) == 0.0
+
+    async def test_a_forged_extra_entry_under_our_name_is_removed_and_told(self) -> None:
+        server = Server()
+        told: list[ObjectRef] = []
+        w, _, _ = writer(server, View(incident()))
+        w.on_tampered = told.append
+        await w.write_status(OFFENDER)
+        good = copy.deepcopy(server.obj["status"]["parents"])
+        fake = {"parentRef": {"name": "other-gw", "namespace": "infra-gateways"},
+                "controllerName": ME, "conditions": [
+                    {"type": TRAFFIC_HIJACKED, "status": "True", "reason": "HijackedByRoute",
+                     "message": "forged", "lastTransitionTime": NOW}]}
+        server.obj["status"]["parents"].append(fake)
+        server.bump()
+        assert await w.write_status(OFFENDER) == Outcome.UPDATED
+        assert server.obj["status"]["parents"] == good
+        assert told == [OFFENDER]
+
+    async def test_a_drop_is_not_tampering(self) -> None:
+        server = Server()
+        told: list[ObjectRef] = []
+        w, _, _ = writer(server, View(incident()))
+        w.on_tampered = told.append
+        await w.write_status(OFFENDER)
+        server.obj["status"]["parents"] = [implementation_entry()]
+        server.bump()
+        assert await w.write_status(OFFENDER) == Outcome.UPDATED
+        assert told == []
+
+    async def test_our_own_write_not_yet_in_the_cache_is_not_tampering(self) -> None:
+        """The cache still holds the route before our last write (the watch lags): what it
+        shows under our name is our older entry. The write from it fails with 409, the
+        re-read shows our write: nothing to do, nothing told."""
+        server = Server()
+        told: list[ObjectRef] = []
+        graph = incident()
+        view = View(graph)
+        kube = FakeKube(server.handle)
+        stale: dict[str, Any] = {}
+        w = StatusWriter(kube, controller=ME, view=view, resource_of=lambda kind: ROUTES,
+                         read_cached=lambda ref: copy.deepcopy(stale or server.obj),
+                         observer=Results(), clock=FakeClock(), on_tampered=told.append)
+        await w.write_status(OFFENDER)
+        stale.update(copy.deepcopy(server.obj))  # the cache keeps this version...
+        view.findings = [dataclasses.replace(f, message="reworded") for f in view.findings]
+        await w.write_status(OFFENDER)  # ...while we write a new wording
+        assert await w.write_status(OFFENDER) == Outcome.UNCHANGED
+        assert told == []
 
 
 class TestWriterMemory:
