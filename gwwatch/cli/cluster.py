@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
+from gwwatch import logs
 from gwwatch.cli import connect
 from gwwatch.cli.exits import UsageError
 from gwwatch.cli.render import escape, plural
@@ -35,21 +36,10 @@ from gwwatch.runtime.reflector import KubeListWatch, ListPage, Reflector, WatchT
 from gwwatch.runtime.resources import NAMESPACES, Resource
 from gwwatch.runtime.store import Store
 
-__all__ = ["RBAC_RULES", "Live", "Progress", "list_objects", "now", "overlay", "read"]
+__all__ = ["Live", "Progress", "list_objects", "now", "overlay", "read"]
 
 # Objects listed before progress is worth a line on stderr.
 _BIG: Final = 2000
-# What --cluster needs (README "Permissions for --cluster"; tests/integration checks that it is
-# enough): get and list, on Namespaces and on the Gateway API kinds the engine reads.
-RBAC_RULES: Final = (
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]},
-    {"apiGroups": [GROUP],
-     "resources": ["gateways", "listenersets", "httproutes", "grpcroutes", "tlsroutes",
-                   "tcproutes", "udproutes"],
-     "verbs": ["get", "list"]},
-)
-
-
 class Progress:
     """What listing is doing, on stderr: a counter while a kind is listed (on a terminal), and
     a line per kind once a cluster is big enough for the wait to be noticed."""
@@ -191,7 +181,9 @@ async def _close(kube: Any) -> None:
 
 
 def read(kubeconfig: str | None, context: str | None, progress: Progress | None = None) -> Live:
-    """List the live objects (``asyncio.run``: the CLI has no loop of its own)."""
+    """List the live objects (``asyncio.run``: the CLI has no loop of its own). The runtime's
+    own logs (a reflector's "listed") stay quiet below warnings, on stderr."""
+    logs.configure(level="warning")
     return asyncio.run(_read(kubeconfig, context, progress or Progress()))
 
 
