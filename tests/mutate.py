@@ -191,7 +191,7 @@ def _edit_string(s: str, rng: random.Random) -> str:
         return s + _text(rng)
     if pick == 3:
         return "*." + s
-    if pick == 4:
+    if pick == 4 and len(s) <= 2000:  # long, not unbounded: a few MB at most
         return s * rng.choice((2, 50, 300))
     if pick == 5:
         i = rng.randrange(len(s) + 1)
@@ -225,7 +225,7 @@ def _one_edit(root: Obj, rng: random.Random, hostile: bool) -> None:
     elif op == 5 and isinstance(current, str):  # edit a string
         parent[key] = _edit_string(current, rng)
     elif op == 6 and isinstance(current, list):  # grow a list past its limit
-        if current:
+        if current and len(current) <= 1000:
             parent[key] = [_copy(x) for x in current] * rng.choice((2, 17, 65, 129))
     elif op == 7:  # wrong type: str <-> int <-> list <-> dict
         if isinstance(current, str):
