@@ -298,6 +298,19 @@ def controller_rules(cfg: Config) -> list[dict[str, Any]]:
               "the leader Lease for " + cfg.for_text("GwwatchNoLeader") + ", so no route status or "
               "Event is written (a takeover normally takes under 20 seconds).",
               "Every replica watches, but only the Lease holder writes status and Events."),
+        alert(cfg, "GwwatchStatusTampering",
+              f"sum {cfg.by('namespace', 'job', 'kind')} (\n"
+              "  increase(gwwatch_status_tampering_total" + cfg.sel() + "[10m])\n) > 0\n",
+              "Someone rewrites gwwatch's status entries on {{ $labels.kind }}s" + w,
+              "In the last 10 minutes another client rewrote gwwatch's status.parents entry on "
+              "{{ $labels.kind }} objects" + w + " (forged or altered conditions under "
+              "gwwatch's controllerName; gwwatch_status_tampering_total counts them). gwwatch "
+              "put each one back at once, but whoever did it can update those routes' status "
+              "and is trying to hide or fake a finding. Each route concerned has a "
+              "StatusTampered Warning Event.",
+              "The API server accepts any controllerName from whoever may update a route's\n"
+              "status, so a tenant can overwrite what gwwatch says about its own route.\n"
+              "Only the leader counts, so the sum over replicas is the number of forgeries."),
         alert(cfg, "GwwatchAdmissionErrors",
               f"sum {cfg.by('namespace', 'job', 'instance', 'reason')} (\n"
               "  rate(gwwatch_admission_errors_total" + cfg.sel() + "[5m])\n) > 0\n",

@@ -25,7 +25,9 @@ Vectors:
      regex is never tried on a path: cheap)
   c  matches per hostname M = routes x matches (20 routes once M >= 20), every route
      mirroring the same paths: load, one route edited, one deleted; growth with M
+  cb the routes of c created one by one (watch events, back to back): total and longest
   d  N one-match routes hijacking one victim: load, one more hijacker, victim edited
+  db the N hijackers of d created one by one
   e  324 one-match routes on one hostname deleted one by one (watch events), and as one batch;
      ``burst_s``: the deletes back to back, what the loop is held for if it does not yield
      between events
@@ -148,10 +150,15 @@ class Run:
         emit({"beat": time.time(), "stall_s": _WATCH[0].longest})
         longest = 0.0
         w0, c0 = time.perf_counter(), time.process_time()
-        for call in calls:
+        told = w0
+        for k, call in enumerate(calls, 1):
             s = time.perf_counter()
             call()
             longest = max(longest, time.perf_counter() - s)
+            if s - told > 1.0:  # a run killed at its budget still says how far it got
+                told = s
+                emit({"progress": what, "done": k, "of": len(calls), "longest_s": longest,
+                      "wall_s": s - w0, "cpu_s": time.process_time() - c0})
         wall = time.perf_counter() - w0
         emit({"step": what, "wall_s": wall, "cpu_s": time.process_time() - c0,
               "longest_s": longest, "findings": len(self.graph.findings())})
@@ -236,11 +243,17 @@ def vector_c(m: int) -> None:
     r.upsert("one route edited", route(f"r{last}", f"team-{last}", edited, created=1 + last,
                                        version=1))
     r.delete("one route deleted", "HTTPRoute", f"team-{last}", f"r{last}")
-    one_by_one = Run()
-    one_by_one.load(cluster)
-    parsed = [_parse(o) for o in mine]
-    one_by_one.burst(f"{routes} routes created one by one",
-                     [functools.partial(one_by_one.graph.upsert, p) for p in parsed])
+
+
+def vector_c_burst(m: int) -> None:
+    routes, per = _split(m)
+    paths = [("PathPrefix", f"/p{j}") for j in range(per)]
+    r = Run()
+    r.note(routes=routes, matches_per_route=per, matches=routes * per)
+    r.load([*base(), *(b.namespace(f"team-{i}") for i in range(routes))])
+    parsed = [_parse(route(f"r{i}", f"team-{i}", paths, created=1 + i)) for i in range(routes)]
+    r.burst(f"{routes} routes created one by one",
+            [functools.partial(r.graph.upsert, p) for p in parsed])
 
 
 def vector_d(n: int) -> None:
@@ -255,11 +268,16 @@ def vector_d(n: int) -> None:
     r.upsert(f"hijacker {n} created", hijackers[-1])
     r.upsert("victim edited", victim([("PathPrefix", "/v1/")], version=1))
     r.note(hijacks_of_victim=r.hijacks_of_victim())
-    one_by_one = Run()
-    one_by_one.load(cluster)
-    parsed = [_parse(o) for o in hijackers]
-    one_by_one.burst(f"{n} hijackers created one by one",
-                     [functools.partial(one_by_one.graph.upsert, p) for p in parsed])
+
+
+def vector_d_burst(n: int) -> None:
+    r = Run()
+    r.load([*base(), b.namespace(VICTIM_NS), victim([("PathPrefix", "/v1")]),
+            *(b.namespace(f"team-h{i}") for i in range(n))])
+    parsed = [_parse(route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/charge{i}")],
+                           created=10 + i)) for i in range(n)]
+    r.burst(f"{n} hijackers created one by one",
+            [functools.partial(r.graph.upsert, p) for p in parsed])
 
 
 def vector_e(n: int) -> None:
@@ -270,12 +288,12 @@ def vector_e(n: int) -> None:
         objs.append(b.namespace(f"team-{i}"))
         objs.append(route(f"r{i}", f"team-{i}", [("PathPrefix", f"/p{i}")], created=1 + i))
     refs = [ObjectRef("HTTPRoute", f"team-{i}", f"r{i}") for i in range(n)]
-    r = Run()
-    r.load(objs)
-    r.burst(f"{n} deletes, one by one", [functools.partial(r.graph.delete, ref) for ref in refs])
     batch = Run()
     batch.load(objs)
     batch.step(f"{n} deletes in one batch", lambda: batch.graph.apply((), refs))
+    r = Run()
+    r.load(objs)
+    r.burst(f"{n} deletes, one by one", [functools.partial(r.graph.delete, ref) for ref in refs])
 
 
 def vector_f(n: int) -> None:
@@ -298,7 +316,11 @@ VECTORS: dict[str, tuple[str, Callable[[int], None], list[int], str]] = {
     "b": ("regex /(.*)*(.*)*(.*)*x (older) beside PathPrefix /v1/charge", vector_b, [1], "-"),
     "b2": ("regex /(.*)*(.*)*(.*)*x (newer) beside PathPrefix /v1/charge", vector_b2, [1], "-"),
     "c": ("matches per hostname", vector_c, [1, 10, 100, 250, 500, 1000, 2560], "matches"),
+    "cb": ("matches per hostname, routes created one by one", vector_c_burst,
+           [1, 10, 100, 250, 500, 1000, 2560], "matches"),
     "d": ("hijackers of one victim", vector_d, [1, 10, 100, 300, 1000], "hijackers"),
+    "db": ("hijackers of one victim, created one by one", vector_d_burst,
+           [1, 10, 100, 300, 1000], "hijackers"),
     "e": ("routes on one hostname deleted", vector_e, [324], "routes"),
     "f": ("annotation claim on the victim's hostname", vector_f, [300], "hijackers"),
 }
@@ -331,6 +353,8 @@ def run_one(vector: str, size: int, budget: float) -> dict[str, Any]:
             stall, last_beat = max(stall, item["stall_s"]), item["beat"]
         elif "stall_s" in item:
             stall = max(stall, item["stall_s"])
+        elif "progress" in item:
+            steps[-1]["progress"] = item
         elif item.get("started"):
             steps.append({"step": item["step"], "wall_s": None})
         else:
@@ -402,8 +426,12 @@ def rows(result: dict[str, Any]) -> Iterator[list[str]]:
         tail = summary if first else ["", "", "", ""]
         if s["wall_s"] is None:
             cpu = f">= {result['process_cpu_s']:.1f} (process)"
+            done = s.get("progress")
+            where = "did not finish" if done is None else (
+                f"did not finish: {done['done']} of {done['of']} in {done['wall_s']:.1f} s, "
+                f"{done['cpu_s']:.1f} CPU-s, longest change so far {done['longest_s']:.3f} s")
             yield [*head, s["step"], _fmt(None, budget), cpu, *tail,
-                   name + ("; " + facts if facts else "") if first else "did not finish"]
+                   name + ("; " + facts if facts else "") + "; " + where if first else where]
         else:
             extra = f" (longest {s['longest_s']:.3f})" if "longest_s" in s else ""
             yield [*head, s["step"] + extra, f"{s['wall_s']:.3f}", f"{s['cpu_s']:.3f}", *tail,

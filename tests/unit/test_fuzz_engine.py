@@ -48,7 +48,7 @@ def test_the_seed_cluster_has_a_hijack_to_lose() -> None:
     assert any(f.kind == "Hijack" for f in harness.findings)
 
 
-@settings(max_examples=1500, **_SETTINGS)
+@settings(max_examples=1000, **_SETTINGS)
 @given(st.sampled_from(SEEDS), st.randoms(use_true_random=False))
 def test_parse_never_raises(seed: dict[str, object], rng: random.Random) -> None:
     result = parse(mutate.mutate(seed, rng), source="fuzz.yaml:1")
@@ -61,7 +61,7 @@ def test_parse_never_raises(seed: dict[str, object], rng: random.Random) -> None
 _HARNESS: list[mutate.Harness] = []
 
 
-@settings(max_examples=800, **_SETTINGS)
+@settings(max_examples=500, **_SETTINGS)
 @given(st.sampled_from(SEEDS), st.randoms(use_true_random=False))
 def test_the_graph_never_raises_and_what_if_changes_nothing(
         seed: dict[str, object], rng: random.Random) -> None:
