@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     # A decision analyses again every claimed hostname the change covers (a wildcard over a busy
     # domain: thousands, ~0.25 ms each at 100k routes). Over this many, the broad hostnames are
     # left unchecked (said in a warning) so no request holds the graph (and batches) for long.
-    webhook_max_hostnames: int = Field(default=200, ge=1)
+    webhook_max_hostnames: int = Field(default=50, ge=1)
 
     # --- logging -------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY

@@ -118,28 +118,41 @@ def reach(obj: Parsed, *, claimed_under: Callable[[str], int],
     return 1
 
 
-def narrowed(route: Route, *, budget: int, claimed_under: Callable[[str], int]
-             ) -> tuple[Route | None, tuple[str, ...]]:
-    """``route`` keeping only the hostnames a what-if can afford (cheapest first, ``budget``
-    claimed hostnames in all), and the hostnames left out. ``None`` when none fits.
+def narrowed(obj: Route | ListenerSet, *, budget: int, claimed_under: Callable[[str], int]
+             ) -> tuple[Route | ListenerSet | None, tuple[str, ...]]:
+    """``obj`` keeping only the hostnames (a route's) or listeners (a ListenerSet's) a what-if
+    can afford, cheapest first, ``budget`` claimed hostnames in all; and what was left out.
+    ``None`` when nothing fits.
 
-    A broad wildcard added beside an exact hostname must not buy the exact one a pass: the
-    exact part is still checked, the broad part is said to be unchecked.
+    A broad wildcard added beside an exact hostname (or listener) must not buy the exact one a
+    pass: the exact part is still checked, the broad part is said to be unchecked. Leaving
+    parts out of a new object only removes claims, so the findings of what remains are a
+    subset of the whole's.
     """
-    costs = sorted((claimed_under(h), i, h) for i, h in enumerate(route.hostnames))
-    kept: list[tuple[int, str]] = []
+    if isinstance(obj, Route):
+        parts: list[tuple[int, str]] = [(claimed_under(h), h) for h in obj.hostnames]
+    else:
+        parts = [(claimed_under(li.hostname or hostnames.ANY) if li.protocol in
+                  HOSTNAME_PROTOCOLS else 1, li.name) for li in obj.listeners]
+    kept: set[int] = set()
     left: list[str] = []
     spent = 0
-    for cost, i, h in costs:
+    for cost, i in sorted((cost, i) for i, (cost, _) in enumerate(parts)):
         if spent + cost <= budget:
-            kept.append((i, h))
+            kept.add(i)
             spent += cost
         else:
-            left.append(h)
+            left.append(parts[i][1] if isinstance(obj, Route) else
+                        f"listener {parts[i][1]} ({obj.listeners[i].hostname or 'no hostname'})")
     if not kept:
-        return None, tuple(route.hostnames)
-    return (dataclasses.replace(route, hostnames=tuple(h for _, h in sorted(kept))),
+        return None, tuple(left)
+    if isinstance(obj, Route):
+        return (dataclasses.replace(
+            obj, hostnames=tuple(h for i, h in enumerate(obj.hostnames) if i in kept)),
             tuple(left))
+    return (dataclasses.replace(
+        obj, listeners=tuple(li for i, li in enumerate(obj.listeners) if i in kept)),
+        tuple(left))
 
 
 def related(subject: Parsed, pending: Iterable[Parsed]) -> list[Parsed]:

@@ -61,7 +61,7 @@ from gwwatch.engine.admission import (
     related,
     unchecked,
 )
-from gwwatch.engine.model import Listener, Route
+from gwwatch.engine.model import Listener, ListenerSet, Route
 from gwwatch.engine.ownership import HOSTNAMES_ANNOTATION
 from gwwatch.metrics import Metrics
 from gwwatch.settings import Settings
@@ -260,7 +260,7 @@ class Reviewer:
         synced: Callable[[], bool],
         pending: Pending,
         mode: str = Mode.DENY,
-        max_hostnames: int = 200,
+        max_hostnames: int = 50,
         wait: float = _DECISION_WAIT,
         claim_hint: str = "",
         identity: str = "",
@@ -369,8 +369,9 @@ class Reviewer:
     def _affordable(self, graph: ConflictGraph, subject: ObjectRef, parsed: Parsed,
                     overlay: list[Parsed]) -> tuple[Parsed | None, tuple[str, ...]]:
         """What the what-if may analyse within ``max_hostnames`` claimed hostnames: ``parsed``
-        itself; a route without its broadest hostnames (left out: the second value); or
-        ``None`` (the reach, as the second value's only item)."""
+        itself; a route without its broadest hostnames, a ListenerSet without its broadest
+        listeners (left out: the second value); or ``None`` (the reach, as the second value's
+        only item)."""
         def listeners_of(ref: ObjectRef) -> tuple[Listener, ...]:
             parent = graph.gateway(ref) if ref.kind == "Gateway" else (
                 graph.listener_set(ref) if ref.kind == "ListenerSet" else None)
@@ -386,7 +387,8 @@ class Reviewer:
         total = fixed + cost(parsed)
         if total <= self.max_hostnames:
             return parsed, ()
-        if isinstance(parsed, Route) and parsed.hostnames and fixed < self.max_hostnames:
+        if fixed < self.max_hostnames and (isinstance(parsed, ListenerSet) or (
+                isinstance(parsed, Route) and parsed.hostnames)):
             narrow, left = narrowed(parsed, budget=self.max_hostnames - fixed,
                                     claimed_under=graph.claimed_under)
             if narrow is not None:

@@ -29,7 +29,17 @@ from gwwatch.runtime.admission import (
     WebhookServer,
     inline,
 )
-from tests.builders import Obj, gateway, http_route, listener, match, namespace, ts
+from tests.builders import (
+    Obj,
+    gateway,
+    http_route,
+    listener,
+    listener_set,
+    match,
+    namespace,
+    parent,
+    ts,
+)
 from tests.controlplane import certs
 from tests.unit.builders import scan
 
@@ -182,6 +192,28 @@ class TestBoundedCost:
         r.max_hostnames = 11  # now affordable: checked (no hijack: admitted silently)
         assert (await r.review(review(wild, dry_run=True)))["response"] == {
             "uid": "u-1", "allowed": True}
+
+    async def test_a_broad_listener_does_not_buy_a_takeover_listener_a_pass(self) -> None:
+        """A ListenerSet whose exact listener would take the owner's requests, plus a wildcard
+        listener over the busy domain: the wildcard is left out, the takeover refused."""
+        objects = base_objects()
+        objects[-1] = gateway(listeners=[listener("https", port=443, protocol="HTTPS",
+                                                  hostname="*.example.com")],
+                              allowed_listeners={"from": "All"})
+        waiting = http_route("takeover", THIEF.namespace, hostnames=[HOST],
+                             matches=[match("/")], created=ts(100),
+                             parents=[parent("grab", THIEF.namespace, kind="ListenerSet")])
+        graph = scan(*objects, owner_route(), waiting, *self.busy_domain(10))
+        grab = listener_set("grab", THIEF.namespace, listeners=[
+            listener("exact", port=443, protocol="HTTPS", hostname=HOST),
+            listener("broad", port=8443, protocol="HTTPS", hostname="*.example.com")])
+        r = reviewer(graph)
+        r.max_hostnames = 5
+        response = (await r.review(review(grab)))["response"]
+        assert response["allowed"] is False
+        assert "ListenerSet analytics/grab" in response["status"]["message"]
+        assert response["warnings"][-1].startswith(
+            "gwwatch: not checked for listener broad (*.example.com)")
 
     async def test_a_busy_graph_thread_answers_not_checked_in_time(self) -> None:
         graph = scan(*base_objects(), owner_route())
