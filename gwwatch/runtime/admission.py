@@ -326,26 +326,27 @@ class Reviewer:
         subject = _ref_of(parsed)
         overlay = related(parsed, self.pending.current(besides=subject))
 
-        def judge(graph: ConflictGraph) -> tuple[Decision | None, tuple[str, ...]]:
+        def judge(graph: ConflictGraph
+                  ) -> tuple[Decision | None, tuple[str, ...], Parsed | None]:
             # In the graph's own thread, between two batches: nothing else touches the graph.
             checked, skipped = self._affordable(graph, subject, parsed, overlay)
             if checked is None:
-                return None, skipped
+                return None, skipped, None
             full = graph.what_if(upserts=[*overlay, checked])
             base = graph.what_if(upserts=overlay) if overlay else None
             current = ({f.identity: f for f in graph.findings_of(subject)} if full.changed
                        else {})
             added = attributable(full, base=base, previous=current.get)
             return decide(mode=self.mode, operation=operation, subject=subject, added=added,
-                          tenant=graph.tenant, claim_hint=self.claim_hint), skipped
+                          tenant=graph.tenant, claim_hint=self.claim_hint), skipped, checked
 
         try:
-            judged, skipped = await asyncio.wait_for(self.exclusive(judge), self.wait)
+            judged, skipped, checked = await asyncio.wait_for(self.exclusive(judge), self.wait)
         except TimeoutError:
             return unchecked(f"replica {self.identity or 'of gwwatch'} is busy analysing a "
                              f"batch of changes (over {self.wait:g} s): this change was not "
                              "checked (a hijack it makes is reported once it lands)")
-        if judged is None:
+        if judged is None or checked is None:
             return unchecked(f"this {kind} reaches {skipped[0]} hostnames gwwatch holds "
                              f"(more than the {self.max_hostnames} a decision may analyse): "
                              "not checked; a hijack it makes is reported once it lands")
@@ -361,7 +362,8 @@ class Reviewer:
             old = request.get("oldObject")
             meta = old.get("metadata") if isinstance(old, Mapping) else None
             version = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
-            self.pending.add(subject, parsed,
+            # What was checked (its broad parts left out): the overlay's cost stays bounded.
+            self.pending.add(subject, checked,
                              str(version) if operation == "UPDATE" and version else None)
         return decision
 
