@@ -36,6 +36,7 @@ TOOLS: Final = {
     "prometheus": ("prometheus", ("prometheus",)),
     "amtool": ("prometheus-alertmanager", ("amtool",)),
     "alertmanager": ("prometheus-alertmanager", ("prometheus-alertmanager", "alertmanager")),
+    "zsh": ("zsh", ("zsh",)),  # gwwatch completion zsh (tests/tools/test_completion_zsh.py)
 }
 _DIRS: Final = ("/usr/bin", "/usr/local/bin", "/usr/sbin")
 _LOCK: Final = Path(tempfile.gettempdir()) / "gwwatch-tests-apt.lock"
