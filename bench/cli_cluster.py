@@ -38,8 +38,9 @@ from tests.controlplane import ControlPlane, ensure_built
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed_run(argv: list[str]) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS (MiB), exit code and stderr of ``python -m gwwatch argv``."""
+def timed_run(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB), exit code and stderr of
+    ``python -m gwwatch argv``."""
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gwwatch", *argv], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -50,7 +51,7 @@ def timed_run(argv: list[str]) -> tuple[float, float, int, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     del out
-    return wall, usage.ru_maxrss / 1024, proc.returncode, err
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, err
 
 
 def change(directory: Path, files: int, routes: int) -> None:
@@ -80,8 +81,8 @@ def main() -> int:
         kc = str(cp.kubeconfig)
         scans = []
         for n in range(args.runs):
-            wall, rss, code, err = timed_run(["scan", "--cluster", "--kubeconfig", kc,
-                                              "--output", "json", "--fail-on", "never"])
+            wall, cpu, rss, code, err = timed_run(["scan", "--cluster", "--kubeconfig", kc,
+                                                   "--output", "json", "--fail-on", "never"])
             if code != 0:
                 print(err)
                 return 1
@@ -89,18 +90,18 @@ def main() -> int:
                 print("stderr of the first run (progress):\n  " + err.strip().replace(
                     "\n", "\n  "), flush=True)
             scans.append((wall, rss))
-            print(f"scan --cluster, {args.routes} routes: {wall:.2f} s wall, "
+            print(f"scan --cluster, {args.routes} routes: {wall:.2f} s wall, {cpu:.2f} s CPU, "
                   f"peak RSS {rss:.0f} MiB", flush=True)
 
         directory = Path(tempfile.mkdtemp(prefix="gwwatch-bench-change-"))
         change(directory, args.files, args.routes)
         whatifs = []
         for _ in range(args.runs):
-            wall, rss, code, err = timed_run(["scan", "--cluster", "--kubeconfig", kc,
-                                              "--output", "json", str(directory)])
+            wall, cpu, rss, code, err = timed_run(["scan", "--cluster", "--kubeconfig", kc,
+                                                   "--output", "json", str(directory)])
             whatifs.append((wall, rss, code))
-            print(f"scan --cluster DIR ({args.files} files): {wall:.2f} s wall, peak RSS "
-                  f"{rss:.0f} MiB, exit {code}", flush=True)
+            print(f"scan --cluster DIR ({args.files} files): {wall:.2f} s wall, {cpu:.2f} s "
+                  f"CPU, peak RSS {rss:.0f} MiB, exit {code}", flush=True)
 
         # The same steps in-process, each timed.
         t0 = time.perf_counter()
