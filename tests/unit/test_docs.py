@@ -17,7 +17,7 @@ TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".txt", ".json", ".sh",
                  ".mod", ".tpl", ".j2"}
 TEXT_NAMES = {"Makefile", "Dockerfile", "run", ".dockerignore"}
 # Documents that exist only outside the repository. Spelled so that this file does not match.
-OUTSIDE = re.compile(r"\b(?:DESIGN|STYLE|CONTROLPLANE-NOTES)\.md\b")
+OUTSIDE = re.compile(r"\b(?:DESIGN|STYLE|CONTROLPLANE" r"-NOTES)\.md\b")
 CITATION = re.compile(r"architecture\.md,\s*\"([^\"]+)\"")
 
 
