@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import random
 from typing import Any
 
@@ -160,15 +161,17 @@ def _value(rng: random.Random, hostile: bool, depth: int = 0) -> object:
 
 
 def _slots(obj: object, out: list[tuple[Any, Any]], depth: int = 0) -> list[tuple[Any, Any]]:
-    """Every (container, key or index) below ``obj``, parents before children."""
-    if depth > 12:
+    """The (container, key or index) pairs below ``obj``, parents before children: the first
+    64 entries of each container, 12 levels down, 5,000 in all (a mutated list can hold a
+    million entries)."""
+    if depth > 12 or len(out) > 5000:
         return out
     if isinstance(obj, dict):
-        for k in list(obj):
+        for k in list(itertools.islice(obj, 64)):
             out.append((obj, k))
             _slots(obj[k], out, depth + 1)
     elif isinstance(obj, list):
-        for i in range(len(obj)):
+        for i in range(min(len(obj), 64)):
             out.append((obj, i))
             _slots(obj[i], out, depth + 1)
     return out
