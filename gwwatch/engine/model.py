@@ -17,10 +17,9 @@ from gwwatch.engine.vocabulary import (
     GROUP,
     HOSTNAME_KINDS,
     MATCH_KINDS,
+    READABLE_API_VERSIONS,
     RouteKind,
-    group_of,
     kinds_for_protocol,
-    readable_versions,
 )
 
 __all__ = [
@@ -272,8 +271,7 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
     api_version = obj.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api_version, str):
         return None
-    group, _, version = api_version.rpartition("/")
-    if group != group_of(kind) or version not in readable_versions(kind):
+    if (kind, api_version) not in READABLE_API_VERSIONS:
         return None
     meta = obj.get("metadata")
     namespace = ""

@@ -22,6 +22,7 @@ __all__ = [
     "HOSTNAME_PROTOCOLS",
     "INTRA_TENANT_SEVERITIES",
     "MATCH_KINDS",
+    "READABLE_API_VERSIONS",
     "ROUTE_KINDS",
     "FindingKind",
     "Protocol",
@@ -113,6 +114,11 @@ _READABLE: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = MappingProxyType({
     "Namespace": ("", ("v1",)),
     **{str(k): (s.group, s.served_versions) for k, s in ROUTE_KINDS.items()},
 })
+
+# (kind, apiVersion) of every object the engine parses, as it appears in the object.
+READABLE_API_VERSIONS: Final = frozenset(
+    (kind, f"{group}/{version}" if group else version)
+    for kind, (group, versions) in _READABLE.items() for version in versions)
 
 _KINDS_BY_PROTOCOL: Final[Mapping[str, tuple[RouteKind, ...]]] = MappingProxyType({
     p: tuple(k for k, s in ROUTE_KINDS.items() if p in s.protocols) for p in Protocol
