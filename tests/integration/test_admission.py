@@ -297,7 +297,7 @@ def techresolve(control_plane: ControlPlane, webhook: Webhook) -> Iterator[Techr
         control_plane.delete_namespace(name)
 
 
-async def until_denied(kubectl: Kubectl, doc: Mapping[str, Any], *, timeout: float = 15
+async def until_denied(kubectl: Kubectl, doc: Mapping[str, Any], *, timeout: float = 30
                        ) -> subprocess.CompletedProcess[str]:
     """Dry-run ``doc`` until gwwatch refuses it (the API server picks up a registration or a
     caBundle change asynchronously; until then it fails open)."""
@@ -319,7 +319,7 @@ async def until_consulted(kubectl: Kubectl, replica: Replica, doc: Mapping[str, 
         assert (await apply(kubectl, doc)).returncode == 0
         assert await answered(replica, kind) > before
 
-    await eventually(asked, timeout=15, interval=0.3, what=f"the webhook asked about a {kind}")
+    await eventually(asked, timeout=30, interval=0.3, what=f"the webhook asked about a {kind}")
 
 
 async def answered(replica: Replica, kind: str) -> float:
@@ -415,7 +415,7 @@ async def test_with_gwwatch_down_ignore_admits_and_gwwatch_reports_it_once_back(
         assert samples(text, "gwwatch_finding_info", kind="Hijack",
                        route=str(t.offender_ref)) == [1.0]
 
-    await eventually(reported, what="the admitted hijack reported")
+    await eventually(reported, timeout=30, what="the admitted hijack reported")
     updated = t.owner_route
     updated["spec"]["rules"][0]["backendRefs"][0]["port"] = 8081
     proc = await apply(kubectl, updated)
@@ -506,7 +506,8 @@ async def test_two_quick_conflicting_creates_on_one_replica(
         assert not await replica.has(t.owner_ref)
     finally:
         replica.kube.flowing.set()
-    await eventually(lambda: _true(replica.has(t.owner_ref)), what="the owner's route seen")
+    await eventually(lambda: _true(replica.has(t.owner_ref)), timeout=30,
+                     what="the owner's route seen")
 
 
 async def test_without_the_pending_window_the_second_create_slips_through(
@@ -527,7 +528,7 @@ async def test_without_the_pending_window_the_second_create_slips_through(
     async def reported() -> None:
         assert any(f.kind == FindingKind.HIJACK for f in replica.findings(t.offender_ref))
 
-    await eventually(reported, what="the hijack that slipped through reported")
+    await eventually(reported, timeout=30, what="the hijack that slipped through reported")
 
 
 async def _true(value: Awaitable[bool]) -> None:
