@@ -72,6 +72,10 @@ class TestReadableVersions:
         version = readable_versions(kind)[0]
         assert parse(_at(_OBJECTS[kind], f"example.com/{version}")) is None
 
+    @pytest.mark.parametrize("api_version", ["/v1", "core/v1", "v1/"])
+    def test_a_namespace_is_core_v1_only(self, api_version: str) -> None:
+        assert parse(_at(_OBJECTS["Namespace"], api_version)) is None
+
     @pytest.mark.parametrize("kind", ["ReferenceGrant", "BackendTLSPolicy", "Service", ""])
     def test_kinds_not_read_list_nothing(self, kind: str) -> None:
         assert readable_versions(kind) == ()
