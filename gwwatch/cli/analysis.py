@@ -4,6 +4,7 @@ the graph they describe."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ownership", metavar="FILE",
                    help="platform-owned claims, YAML mapping tenant -> [hostnames]; overrides "
                         "Namespace annotations")
+    p.add_argument("--ownership-configmap", metavar="NAMESPACE/NAME",
+                   help="with --cluster: read the claims from the controller's ownership "
+                        "ConfigMap instead (GWWATCH_OWNERSHIP_CONFIGMAP in its namespace)")
     p.add_argument("--no-trust-annotations", action="store_true",
                    help="ignore gwwatch.io/hostnames annotations on Namespaces")
     p.add_argument("--intra-tenant-severity", choices=INTRA_TENANT_SEVERITIES, default="warning",
@@ -102,9 +106,17 @@ def check_options(args: argparse.Namespace) -> None:
         if not args.paths:
             raise UsageError("nothing to read: give manifest PATHs (or - for standard input), "
                              "or --cluster to read the live cluster")
-        for flag in ("kubeconfig", "context"):
+        for flag in ("kubeconfig", "context", "ownership_configmap"):
             if getattr(args, flag) is not None:
-                raise UsageError(f"--{flag} reads the live cluster: add --cluster")
+                raise UsageError(f"--{flag.replace('_', '-')} reads the live cluster: add "
+                                 f"--cluster")
+    if args.ownership_configmap is not None:
+        if args.ownership is not None:
+            raise UsageError("--ownership and --ownership-configmap: give one of them")
+        namespace, sep, name = args.ownership_configmap.partition("/")
+        if not sep or not namespace or not name or "/" in name:
+            raise UsageError(f"--ownership-configmap {escape(args.ownership_configmap)!r}: "
+                             f"expected NAMESPACE/NAME")
 
 
 @dataclass(slots=True)
@@ -137,7 +149,11 @@ def analyse_args(args: argparse.Namespace, *, what_if: bool = False) -> Analysis
     files = read_files(args) if args.paths else []
     if args.paths and not files:
         raise UsageError(f"no object in {' '.join(args.paths)}")
-    live = cluster.read(args.kubeconfig, args.context)
+    configmap = (tuple(args.ownership_configmap.split("/", 1))
+                  if args.ownership_configmap else None)
+    live = cluster.read(args.kubeconfig, args.context, configmap=configmap)
+    if live.ownership is not None:
+        policy = dataclasses.replace(policy, ownership=live.ownership)
     graph = analyse(live.objects, policy)
     if not files:
         return Analysis(graph, {})

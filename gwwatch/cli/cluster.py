@@ -35,8 +35,12 @@ from gwwatch.runtime.kube import Kube
 from gwwatch.runtime.reflector import KubeListWatch, ListPage, Reflector, WatchTiming
 from gwwatch.runtime.resources import NAMESPACES, Resource
 from gwwatch.runtime.store import Store
+from gwwatch.runtime.worker import ownership_from_configmap
 
-__all__ = ["Live", "Progress", "list_objects", "now", "overlay", "read"]
+__all__ = ["CONFIGMAPS", "Live", "Progress", "list_objects", "now", "overlay",
+           "ownership_configmap", "read", "ref_of"]
+
+CONFIGMAPS: Final = Resource("ConfigMap", "", "v1", "configmaps", True)
 
 # Objects listed before progress is worth a line on stderr.
 _BIG: Final = 2000
@@ -127,6 +131,8 @@ class Live:
 
     objects: list[Parsed]
     created: dict[ObjectRef, str | None]
+    # The claims of the ownership ConfigMap, when one was named.
+    ownership: dict[str, tuple[str, ...]] | None = None
 
 
 def ref_of(obj: Parsed) -> ObjectRef:
@@ -144,9 +150,28 @@ def _created(obj: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def _read(kubeconfig: str | None, context: str | None, progress: Progress) -> Live:
-    kube = await connect.connect(kubeconfig, context)
+async def ownership_configmap(kube: Kube, namespace: str, name: str
+                              ) -> dict[str, tuple[str, ...]]:
+    """The claims of the controller's ownership ConfigMap, read as the controller reads them
+    (:func:`gwwatch.runtime.worker.ownership_from_configmap`)."""
+    where = f"--ownership-configmap {escape(namespace)}/{escape(name)}"
     try:
+        obj = await kube.request("GET", CONFIGMAPS.object_path(namespace, name))
+    except errors.NotFound as exc:
+        raise UsageError(f"{where}: no such ConfigMap") from exc
+    except errors.Forbidden as exc:
+        raise UsageError(f"{where}: not allowed to get it: {escape(exc)}; --cluster with "
+                         f"--ownership-configmap also needs get on that ConfigMap") from exc
+    return ownership_from_configmap(obj)
+
+
+async def _read(kubeconfig: str | None, context: str | None, progress: Progress,
+                configmap: tuple[str, str] | None = None) -> Live:
+    kube = await connect.connect(kubeconfig, context)
+    ownership = None
+    try:
+        if configmap is not None:
+            ownership = await ownership_configmap(kube, *configmap)
         raw = await list_objects(kube, progress)
     except errors.ApiError as exc:
         server = connect.server_name(kubeconfig=kubeconfig, context=context)
@@ -166,7 +191,7 @@ async def _read(kubeconfig: str | None, context: str | None, progress: Progress)
         parsed.append(p)
         created[ref_of(p)] = _created(obj)
     progress.analysing()
-    return Live(parsed, created)
+    return Live(parsed, created, ownership)
 
 
 async def _close(kube: Any) -> None:
@@ -180,11 +205,12 @@ async def _close(kube: Any) -> None:
             await aclose()
 
 
-def read(kubeconfig: str | None, context: str | None, progress: Progress | None = None) -> Live:
+def read(kubeconfig: str | None, context: str | None, progress: Progress | None = None, *,
+         configmap: tuple[str, str] | None = None) -> Live:
     """List the live objects (``asyncio.run``: the CLI has no loop of its own). The runtime's
     own logs (a reflector's "listed") stay quiet below warnings, on stderr."""
     logs.configure(level="warning")
-    return asyncio.run(_read(kubeconfig, context, progress or Progress()))
+    return asyncio.run(_read(kubeconfig, context, progress or Progress(), configmap))
 
 
 def now() -> str:

@@ -237,6 +237,33 @@ def test_what_if_ownership_follows_live_timestamps_whatever_the_names(
     assert f"owner of the hostname by oldest route {t.billing}/billing-api" in hijacks[0]["message"]
 
 
+def test_what_if_with_the_controllers_ownership_configmap(
+        control_plane: ControlPlane, kubeconfig: Path, namespace: str,
+        techresolve: Callable[..., Techresolve]) -> None:
+    """The platform assigned the hostname to the analytics tenant in the controller's
+    ConfigMap: with --ownership-configmap the same change adds no critical Hijack."""
+    t = techresolve()
+    t.apply(*BILLING_SIDE)
+    host = f"api.{t.domain}"
+    control_plane.create({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "gwwatch-ownership", "namespace": namespace},
+                          "data": {t.analytics: host}})
+
+    def critical(*extra: str) -> list[str]:
+        done = gwwatch("scan", "--output", "json", *extra, t.dir, kubeconfig=kubeconfig)
+        assert done.returncode in (0, 1), done.stderr
+        return [f["route"]["namespace"] for f in json.loads(done.stdout)["findings"]
+                if f["severity"] == "critical"]
+
+    assert critical() == [t.analytics]  # by age: the offender
+    assert critical("--ownership-configmap", f"{namespace}/gwwatch-ownership") == []
+    missing = gwwatch("scan", "--ownership-configmap", f"{namespace}/nope", t.dir,
+                      kubeconfig=kubeconfig)
+    assert missing.returncode == 2
+    assert missing.stderr == (f"gwwatch: error: --ownership-configmap {namespace}/nope: "
+                              f"no such ConfigMap\n")
+
+
 def read_only_rbac() -> list[dict[str, Any]]:
     """The ClusterRole of the README's "Permissions for --cluster" (what is documented is
     what is tested)."""

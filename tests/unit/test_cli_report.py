@@ -290,12 +290,27 @@ def test_explain_names_the_finding_of_the_winner() -> None:
     pytest.param(["scan", "--kubeconfig", "kc", "m.yaml"], id="kubeconfig-without-cluster"),
     pytest.param(["explain", "--context", "x", "--gateway", "a/b", "m.yaml"],
                  id="context-without-cluster"),
+    pytest.param(["scan", "--ownership-configmap", "gwwatch-system/owners", "m.yaml"],
+                 id="configmap-without-cluster"),
 ])
 def test_cluster_options_need_cluster(argv: list[str],
                                       capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.endswith("reads the live cluster: add --cluster\n")
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    pytest.param(["--ownership", "o.yaml", "--ownership-configmap", "a/b"],
+                 "--ownership and --ownership-configmap: give one of them", id="both"),
+    pytest.param(["--ownership-configmap", "owners"],
+                 "--ownership-configmap 'owners': expected NAMESPACE/NAME", id="no-namespace"),
+])
+def test_ownership_configmap_usage(extra: list[str], said: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "scan", "--cluster", *extra)
+    assert code == 2 and out == ""
+    assert err == f"gwwatch: error: {said}\n"
 
 
 def test_cluster_unreachable_is_one_line(tmp_path: Path) -> None:
