@@ -340,13 +340,13 @@ def explain_text(e: resolve.Explanation, request: Request,
         else:
             answer = " (HTTP 500)" if e.protocol == "http" else ""
             lines.append(f"  backend{rule_name}: none, the rule has no backendRefs{answer}")
-    if e.lost:
-        lines.append("other candidates:")
-        lines += [f"  {_route_words(lost.candidate)}: {safe(lost.comparison.lost_on)}"
-                  for lost in e.lost]
     for f in findings:
         role = "offender" if f.route is not None and w is not None and (
             f.route == w.route.ref) else "other route"
         lines.append(f"finding: the winning route is the {role} of [{f.severity}] "
                      f"{f.kind}/{f.reason} on {escape(f.hostname)}: {escape(f.message)}")
+    if e.lost:
+        lines.append("other candidates:")
+        lines += [f"  {_route_words(lost.candidate)}: {safe(lost.comparison.lost_on)}"
+                  for lost in e.lost]
     return "\n".join(escape(line) for line in lines) + "\n"
