@@ -45,6 +45,8 @@ _DESCRIPTIONS: Final = {
     "SelectorOnCustomLabel": "allowedRoutes selects namespaces by a label tenants can set.",
     "HostnameAcrossGateways": "One hostname is served by more than one Gateway.",
     "ConflictingClaims": "Two tenants claim the same hostname.",
+    "ContestedClaim": "A hostname claim names another owner than the tenant of its oldest "
+                      "route.",
 }
 
 

@@ -116,12 +116,17 @@ class ConflictGraph:
         self._slices_by_host: dict[str, set[Slice]] = {}
         self._sharing: dict[str, set[str]] = {}  # owner tenant → tenants it shares with
         self._posture: dict[tuple[str, object], tuple[Finding, ...]] = {}
-        self._file_claims = ownership.Claims.build(
-            "ownership file",
-            ((t, h.lower()) for t, hs in self._policy.ownership.items() for h in hs),
-        )
+        self._tenants = ownership.Tenants(self._policy.tenant_label)
+        # the ownership file's hostnames by the spelling of their tenant (lower case, without
+        # "ns:"): what to analyse again when that spelling starts or stops being a label value
+        self._file_hosts: dict[str, set[str]] = {}
+        for t, hs in self._policy.ownership.items():
+            bare = t.removeprefix(ownership.NAMESPACE_PREFIX).lower()
+            self._file_hosts.setdefault(bare, set()).update(h.lower() for h in hs)
+        self._file_claims = self._build_file_claims()
         self._annotation_claims = ownership.Claims("namespace annotation")
         self._claims_stale = False  # annotation claims and sharing wait for their next reader
+        self._file_claims_stale = False  # tenant names changed under the file's claims
         self._listener_namespaces: dict[tuple[ObjectRef, ObjectRef, str], Counter[str]] = {}
         self._deferred: tuple[set[Slice], set[ObjectRef], set[str]] | None = None
         self._findings: dict[tuple[object, ...], Finding] = {}
@@ -256,10 +261,14 @@ class ConflictGraph:
         return 1 if hostname in self._global.by_host else 0
 
     def tenant(self, namespace: str) -> str:
-        return ownership.tenant_of(self._topology.namespace(namespace), self._policy)
+        """The name of the tenant ``namespace`` belongs to: its tenant label's value, else the
+        namespace's name (``ns:NAME`` while a label value is spelled ``NAME``)."""
+        return self._tenants.name(self._topology.namespace(namespace))
 
     def owner(self, hostname: str, arena: Arena | None = None) -> ownership.Owner | None:
-        """Who owns ``hostname``: an explicit claim, else the oldest route claiming it.
+        """Who owns ``hostname`` by the first rule that applies: a platform claim, an
+        annotation claim, else the oldest route claiming it. Where the annotation claim and the
+        oldest route disagree, findings follow both (:meth:`owners`).
 
         A route without hostnames on a listener without one (``ANY``: a catch-all, or any
         TCPRoute/UDPRoute) claims no hostname in particular: it owns only ``ANY`` itself, and
@@ -270,6 +279,20 @@ class ConflictGraph:
             found = claims.owner(hostname)
             if found is not None:
                 return found
+        return self._evidence(hostname, arena)
+
+    def owners(self, hostname: str, arena: Arena | None = None) -> ownership.Readings:
+        """The owners ``hostname``'s findings are computed for: the platform claim alone; else
+        the annotation claim and the oldest route, both when they disagree (contested)."""
+        self._refresh_claims()
+        platform = self._file_claims.owner(hostname)
+        if platform is not None:
+            return ownership.Readings((platform,))
+        return ownership.readings(None, self._annotation_claims.owner(hostname),
+                                  self._evidence(hostname, arena))
+
+    def _evidence(self, hostname: str, arena: Arena | None) -> ownership.Owner | None:
+        """The tenant of the oldest route claiming ``hostname``."""
         if hostname == hostnames.ANY:
             index = self._arenas.get(arena) if arena is not None else None
             candidates: Iterable[Claim] = index.by_host.get(hostname, ()) if index else ()
@@ -311,11 +334,23 @@ class ConflictGraph:
         elif ref.kind == "Namespace":
             old = self._topology.namespaces.get(ref.name)
             new = obj if isinstance(obj, NamespaceInfo) else None
+            tenant_before = self.tenant(ref.name)
             gateways |= self._topology.put_namespace(ref.name, new)
-            reattach |= self._routes_by_ns.get(ref.name, set())
+            renamed = self._tenants.put(old, new)
             hosts |= self._namespace_hosts(old) | self._namespace_hosts(new)
+            hosts |= self._sharing_hosts(ref.name, tenant_before, old, new)
             self._claims_stale = True
-            gateways |= {gw for gw in self._topology.gateways if gw.namespace == ref.name}
+            # An unlabelled namespace spelled like a label value that came or went is named
+            # differently now: whatever names its tenant is said again, and the file's claims
+            # and the opt-ins that name it by that spelling may mean another tenant.
+            for name in {ref.name} | renamed:
+                reattach |= self._routes_by_ns.get(name, set())
+                gateways |= {gw for gw in self._topology.gateways if gw.namespace == name}
+            for name in renamed:
+                hosts |= self._namespace_hosts(self._topology.namespaces.get(name))
+                hosts |= self._file_hosts.get(name, set())
+            if renamed and self._file_hosts:
+                self._file_claims_stale = True
         for gw in gateways:
             reattach |= self._routes_by_target.get(gw, set())
             for ls in self._topology.listener_sets_of(gw):
@@ -476,15 +511,42 @@ class ConflictGraph:
             out |= {c.hostname for c in self._claims_by_route.get(route_ref, ())}
         return out
 
+    def _sharing_hosts(self, namespace: str, tenant_before: str, old: NamespaceInfo | None,
+                       new: NamespaceInfo | None) -> set[str]:
+        """Hostnames whose findings a namespace's opt-in can lower: those of every namespace of
+        its tenant, before and after, when what it shares, or with whom, changed."""
+        listed_old = _shared_with(old)
+        listed_new = _shared_with(new)
+        tenant_after = self.tenant(namespace)
+        if listed_old == listed_new and (not listed_new or tenant_before == tenant_after):
+            return set()
+        out: set[str] = set()
+        for t in {tenant_before, tenant_after}:
+            for member in self._tenants.namespaces(t) | {namespace}:
+                for route_ref in self._routes_by_ns.get(member, ()):
+                    out |= {c.hostname for c in self._claims_by_route.get(route_ref, ())}
+        return out
+
+    def _build_file_claims(self) -> ownership.Claims:
+        return ownership.Claims.build(
+            "ownership file",
+            ((self._tenants.canonical(t), h.lower())
+             for t, hs in self._policy.ownership.items() for h in hs),
+        )
+
     def _refresh_claims(self) -> None:
         if not self._claims_stale:
             return
         self._claims_stale = False
+        if self._file_claims_stale:
+            self._file_claims_stale = False
+            self._file_claims = self._build_file_claims()
         self._sharing = {}
         for ns in self._topology.namespaces.values():
-            listed = ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
+            listed = _shared_with(ns)
             if listed:
-                self._sharing.setdefault(self.tenant(ns.name), set()).update(listed)
+                self._sharing.setdefault(self.tenant(ns.name), set()).update(
+                    self._tenants.canonical(t).lower() for t in listed)
         pairs: list[tuple[str, str]] = []
         if self._policy.trust_annotations:
             for ns in self._topology.namespaces.values():
@@ -511,6 +573,10 @@ class ConflictGraph:
             after.extend(new)
         posture_keys: set[tuple[str, object]] = {("gateway", gw) for gw in gateways}
         posture_keys |= {("hostname", h) for h in hosts if not hostnames.is_wildcard(h)}
+        # whose owner can have changed: every hostname analysed again, and every one named
+        # by the change (a hostname whose last route went has no slice left)
+        posture_keys |= {("contested", h) for h in {sl[1] for sl in dirty} | hosts
+                         if h != hostnames.ANY}
         posture_keys.add(("claims", None))
         for key in posture_keys:
             before.extend(self._posture.pop(key, ()))
@@ -577,21 +643,29 @@ class ConflictGraph:
             for c in index.covering(hostname):
                 if c.listener != listener and c.route not in reached and c.route not in stranded:
                     stranded[c.route] = c  # covering() yields the most specific claim first
-        if stranded:
-            unreachable += conflicts.listener_hijacks(
-                kind=kind, gateway=gateway, listener=listener, hostname=hostname,
-                contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
-                intra_tenant_severity=self._intra_tenant_severity,
-                shares=self.shares, stranded=[(self._routes[ref], c.listener, c.hostname)
-                                              for ref, c in sorted(stranded.items())])
-        if len({route.ref for _, route in contenders}) < 2:
-            return unreachable  # one route alone contests nothing
-        return unreachable + conflicts.analyse_slice(
-            kind=kind, gateway=gateway, listener=listener.name, listener_owner=listener.owner,
-            hostname=hostname,
-            contenders=contenders, owner=self.owner(hostname, arena), tenant=self.tenant,
-            shares=self.shares, intra_tenant_severity=self._intra_tenant_severity,
-        )
+        alone = len({route.ref for _, route in contenders}) < 2  # contests nothing
+        if not stranded and alone:
+            return unreachable
+        # One analysis per reading of who owns the hostname: two when it is contested.
+        by_reading: list[list[Finding]] = []
+        for owner in self.owners(hostname, arena).owners or (None,):
+            found: list[Finding] = []
+            if stranded:
+                found += conflicts.listener_hijacks(
+                    kind=kind, gateway=gateway, listener=listener, hostname=hostname,
+                    contenders=contenders, owner=owner, tenant=self.tenant,
+                    intra_tenant_severity=self._intra_tenant_severity,
+                    shares=self.shares, stranded=[(self._routes[ref], c.listener, c.hostname)
+                                                  for ref, c in sorted(stranded.items())])
+            if not alone:
+                found += conflicts.analyse_slice(
+                    kind=kind, gateway=gateway, listener=listener.name,
+                    listener_owner=listener.owner, hostname=hostname,
+                    contenders=contenders, owner=owner, tenant=self.tenant,
+                    shares=self.shares, intra_tenant_severity=self._intra_tenant_severity,
+                )
+            by_reading.append(found)
+        return unreachable + conflicts.merge_readings(by_reading)
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:
         what, subject = key
@@ -609,6 +683,16 @@ class ConflictGraph:
                 gateway=subject, listeners=state.live, tenants_by_listener=tenants_by_listener,
                 gateway_tenant=self.tenant(subject.namespace),
             )
+        if what == "contested":
+            assert isinstance(subject, str)
+            if subject not in self._global.by_host:  # no route holds it: nothing to contest
+                return []
+            found = self.owners(subject)
+            if not found.contested:
+                return []
+            claimed, evidence = found.owners
+            return [conflicts.contested_claim(hostname=subject, claimed=claimed,
+                                              evidence=evidence)]
         if what == "hostname":
             assert isinstance(subject, str)
             gateways: dict[ObjectRef, set[str]] = {}
@@ -619,6 +703,12 @@ class ConflictGraph:
         self._refresh_claims()
         return conflicts.claims_posture(
             self._file_claims if self._file_claims else self._annotation_claims)
+
+
+def _shared_with(ns: NamespaceInfo | None) -> tuple[str, ...]:
+    if ns is None:
+        return ()
+    return ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
 
 
 def _ref_of(obj: Gateway | ListenerSet | Route | NamespaceInfo) -> ObjectRef:

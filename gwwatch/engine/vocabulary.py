@@ -218,6 +218,7 @@ class Reason(StrEnum):
     SELECTOR_ON_CUSTOM_LABEL = "SelectorOnCustomLabel"  # Posture
     HOSTNAME_ACROSS_GATEWAYS = "HostnameAcrossGateways"  # Posture
     CONFLICTING_CLAIMS = "ConflictingClaims"  # Posture
+    CONTESTED_CLAIM = "ContestedClaim"  # Posture: an annotation claim and the oldest route differ
 
 
 # --- ordering --------------------------------------------------------------------------------

@@ -161,16 +161,30 @@ class TestHijack:
         assert not hijacks(b.scan(*objs))  # by the annotation team-b owns it
 
     def test_distrusted_annotation_falls_back_to_oldest_route(self) -> None:
+        """Trusted or not, the offender's claim on the owner's hostname does not silence the
+        Hijack ("an annotation claim can add protection but cannot silence what the evidence
+        (the oldest route) shows", docs/architecture.md; issue 11 changed the trusted case:
+        the claim used to erase it). Distrusted, the claim is not even a Posture finding."""
         objs = [SHARED, b.namespace("team-b", hostnames=HOST), owner_route(), taker_route()]
-        assert not hijacks(b.scan(*objs))
-        f = only_hijack(b.scan(*objs, policy=Policy(trust_annotations=False)))
+        trusted = b.scan(*objs)
+        f = only_hijack(trusted)
         assert (f.route, f.other, f.severity) == (TAKER, OWNER, Severity.CRITICAL)
+        assert b.findings(trusted, "Posture", reason="ContestedClaim")
+        distrusted = b.scan(*objs, policy=Policy(trust_annotations=False))
+        f = only_hijack(distrusted)
+        assert (f.route, f.other, f.severity) == (TAKER, OWNER, Severity.CRITICAL)
+        assert not b.findings(distrusted, "Posture", reason="ContestedClaim")
 
-    def test_conflicting_claims_have_no_victim(self) -> None:
+    def test_conflicting_claims_leave_the_oldest_route_owner(self) -> None:
+        """"Two tenants claiming one name is ConflictingClaims, and neither claim wins"
+        (docs/architecture.md): the evidence still stands, so the Hijack against the oldest
+        route is reported (issue 11: it used to vanish with every other Hijack there)."""
         objs = [SHARED, b.namespace("team-a", hostnames=HOST),
                 b.namespace("team-b", hostnames=HOST), owner_route(), taker_route()]
         graph = b.scan(*objs)
-        assert not hijacks(graph)
+        f = only_hijack(graph)
+        assert (f.route, f.other, f.severity) == (TAKER, OWNER, Severity.CRITICAL)
+        assert "conflicting namespace annotations" in f.message
         assert b.findings(graph, "Posture", reason="ConflictingClaims")
 
     def test_regex_may_overlap(self) -> None:

@@ -3,7 +3,9 @@
 Hypothesis draws a sequence of upserts and deletes of Namespaces, Gateways, ListenerSets and
 routes (HTTPRoute, GRPCRoute, TCPRoute; valid and malformed versions) over a deliberately small
 alphabet of names, hostnames, paths and tenants, so that attachments, conflicts, ownership
-claims and sharing actually change. After every change, the graph's findings, parent
+claims and sharing actually change: annotation claims that contest the oldest route, and a
+tenant label value spelled like a namespace (``b``) that must stay a tenant of its own. After
+every change, the graph's findings, parent
 statuses, routes and invalid objects must equal those of ``analyse(objects now present)``,
 compared by identity and by full content, and the diffs returned along the way must add up to
 the findings.
@@ -36,6 +38,7 @@ POLICIES = [
     Policy(tenant_label=None),
     Policy(trust_annotations=False),
     Policy(ownership={"b": ("api.ex.com",), "c": ("*.ex.com",)}),
+    Policy(ownership={"ns:b": ("api.ex.com",), "t1": ("*.ex.com",)}),
 ]
 
 # --- objects -------------------------------------------------------------------------------
@@ -45,10 +48,11 @@ _namespaces = st.builds(
         name, labels=labels, hostnames=",".join(claims) if claims else None,
         shared_with=",".join(shared) if shared else None),
     st.sampled_from(NAMESPACES),
-    st.sampled_from([{}, {TENANT: "t1"}, {"team": "x"}, {TENANT: "t1", "team": "x"}]),
+    st.sampled_from([{}, {TENANT: "t1"}, {"team": "x"}, {TENANT: "t1", "team": "x"},
+                     {TENANT: "b"}]),
     st.lists(st.sampled_from(["api.ex.com", "*.ex.com", "shop.ex.com"]), max_size=2,
              unique=True),
-    st.lists(st.sampled_from(["a", "b", "t1"]), max_size=2, unique=True),
+    st.lists(st.sampled_from(["a", "b", "t1", "ns:b"]), max_size=2, unique=True),
 )
 
 _LISTENERS = [
@@ -321,6 +325,23 @@ class TestScenarios:
                      id="listener-closes"),
         pytest.param([("upsert", SHARED), ("upsert", OWNER), ("upsert", TAKER),
                       ("delete", OWNER)], id="owner-leaves"),
+        pytest.param([("upsert", b.namespace("a", labels={TENANT: "t"})),
+                      ("upsert", b.namespace("c", labels={TENANT: "t"})),
+                      ("upsert", SHARED), ("upsert", OWNER), ("upsert", TAKER),
+                      ("upsert", b.namespace("c", labels={TENANT: "t"}, shared_with="b"))],
+                     id="sharing-by-another-namespace-of-the-tenant"),
+        pytest.param([("upsert", SHARED), ("upsert", OWNER), ("upsert", TAKER),
+                      ("upsert", b.namespace("b")),
+                      ("upsert", b.namespace("a", shared_with="b")),
+                      ("upsert", b.namespace("c", labels={TENANT: "b"})),
+                      ("delete", b.namespace("c"))],
+                     id="label-value-spelled-like-a-namespace-comes-and-goes"),
+        pytest.param([("upsert", SHARED), ("upsert", OWNER), ("upsert", TAKER),
+                      ("upsert", b.namespace("b", hostnames="api.ex.com")),
+                      ("upsert", b.namespace("a", hostnames="*.ex.com")),
+                      ("upsert", b.namespace("c", hostnames="api.ex.com")),
+                      ("delete", OWNER)],
+                     id="claims-contest-the-oldest-route"),
     ])
     def test_sequence(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
         _apply(ConflictGraph(), {}, ops, Policy())
@@ -360,9 +381,10 @@ def _queries(graph: ConflictGraph) -> dict[str, object]:
         "listener_sets": {ls: graph.listener_set(ls) for ls in graph.listener_sets()},
         "listeners": listeners,
         "attachments": {gw: graph.attachments(gw) for gw in gateways},
-        "owners": {h: graph.owner(h) for h in HOSTS},
+        "owners": {h: (graph.owner(h), graph.owners(h)) for h in HOSTS},
         "tenants": {ns: graph.tenant(ns) for ns in NAMESPACES},
-        "shares": {(x, y): graph.shares(x, y) for x in ("a", "b", "t1") for y in ("a", "b")},
+        "shares": {(x, y): graph.shares(x, y) for x in ("a", "b", "t1", "ns:b")
+                   for y in ("a", "b", "ns:b")},
         "explain": [graph.explain(gateway=gw, port=port, protocol=proto, request=req)
                     for gw, port, proto, req in _REQUESTS],
     }

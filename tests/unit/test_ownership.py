@@ -262,3 +262,295 @@ class TestCatchAllsOwnNoHostname:
         arena = (b.GW, 8080, "HTTPRoute")
         owner = graph.owner("*", arena)
         assert owner is not None and owner.tenant == "team-z"
+
+
+# --- annotation claims add, never subtract (issue 11) ------------------------------------------
+
+HOST = "api.example.com"
+VICTIM = b.route_ref("billing", "victim")
+INTRUDER = b.route_ref("grab", "attacker")
+
+
+def _victim_route(**kw: object) -> dict[str, object]:
+    args: dict[str, object] = {"hostnames": [HOST], "created": b.ts(1),
+                               "matches": [b.match("/")]}
+    args.update(kw)
+    return b.http_route("billing", "victim", **args)  # type: ignore[arg-type]
+
+
+def _intruder_route(**kw: object) -> dict[str, object]:
+    args: dict[str, object] = {"hostnames": [HOST], "created": b.ts(2),
+                               "matches": [b.match("/v1/charge")]}
+    args.update(kw)
+    return b.http_route("grab", "attacker", **args)  # type: ignore[arg-type]
+
+
+def _hijackers(n: int) -> list[dict[str, object]]:
+    """``n`` routes of ``n`` other tenants, each taking a longer prefix of the victim's ``/``."""
+    return [b.http_route(f"h{i}", f"crowd-{i}", hostnames=[HOST], created=b.ts(3),
+                         matches=[b.match(f"/p{i}")]) for i in range(n)]
+
+
+def _pairs(graph: ConflictGraph, kind: str) -> set[tuple[object, object, str]]:
+    return {(f.route, f.other, str(f.severity)) for f in b.findings(graph, kind)}
+
+
+class TestAnnotationsAddNeverSubtract:
+    """docs/architecture.md, "Tenants and ownership": "Annotations add, never subtract. Whoever
+    can annotate a Namespace can claim on paper, so an annotation claim can add protection but
+    cannot silence what the evidence (the oldest route) shows. When the two readings name
+    different owners, gwwatch reports the findings of both and a `Posture` finding naming the
+    contested claim." Each vector below is one issue 11 measured."""
+
+    def test_a_second_exact_claim_does_not_erase_every_hijack(self) -> None:
+        """The victim claims its exact hostname and 30 routes of other tenants take parts of
+        it; an attacker annotating its own namespace with the same name made every Hijack
+        vanish (and the victim's TrafficHijacked go) behind one ConflictingClaims warning."""
+        objs = [WILD, b.namespace("victim", hostnames=HOST), _victim_route(),
+                _intruder_route(), *_hijackers(30)]
+        before = b.scan(*objs)
+        hijacks = _pairs(before, "Hijack")
+        assert len(hijacks) == 31 and all(s == "critical" for _, _, s in hijacks)
+        graph = ConflictGraph()
+        graph.load(b.parse_all(objs))
+
+        d = graph.upsert(b.parse_all([b.namespace("attacker", hostnames=HOST)])[0])
+
+        assert not [f for f in d.removed if f.kind == "Hijack"]
+        assert _pairs(graph, "Hijack") == hijacks
+        assert {f.other for f in b.findings(graph, "Hijack")} == {VICTIM}
+        (conflict,) = b.findings(graph, "Posture", reason="ConflictingClaims")
+        assert "attacker" in conflict.message and "victim" in conflict.message
+        assert not [f for f in graph.findings_of(VICTIM) if f.route == VICTIM]
+
+    def test_an_exact_claim_on_an_unclaimed_hostname_does_not_move_the_victim(self) -> None:
+        """Nobody claimed the hostname; the attacker's claim alone made the attacker its owner:
+        the Hijacks against the victim went and its own route became the 'victim'."""
+        objs = [WILD, _victim_route(), _intruder_route(), *_hijackers(3),
+                b.namespace("attacker", hostnames=HOST)]
+        graph = b.scan(*objs)
+        assert (INTRUDER, VICTIM, "critical") in _pairs(graph, "Hijack")
+        assert {(r, o) for r, o, _ in _pairs(graph, "Hijack") if o == VICTIM} == {
+            (INTRUDER, VICTIM), *((b.route_ref(f"h{i}", f"crowd-{i}"), VICTIM) for i in range(3))}
+        assert not [f for f in graph.findings_of(VICTIM)
+                    if f.route == VICTIM and f.kind in ("Hijack", "SharedHostname")]
+        (contested,) = b.findings(graph, "Posture", reason="ContestedClaim")
+        assert contested.hostname == HOST
+        assert (contested.tenant, contested.other_tenant) == ("attacker", "victim")
+        assert "namespace annotation" in contested.message and "victim/billing" in contested.message
+
+    def test_a_claim_under_the_victims_wildcard_claim_does_not_move_its_condition(self) -> None:
+        """The victim claims ``*.example.com`` and serves ``/`` on api.example.com; the attacker
+        claims api.example.com, more specific, and serves ``/v1/charge``. That made the attacker
+        the owner: no Hijack, and SharesHostname on the victim's route instead."""
+        objs = [WILD, b.namespace("victim", hostnames="*.example.com"), _victim_route(),
+                _intruder_route(), b.namespace("attacker", hostnames=HOST)]
+        graph = b.scan(*objs)
+        assert _pairs(graph, "Hijack") == {(INTRUDER, VICTIM, "critical")}
+        assert not [f for f in graph.findings_of(VICTIM) if f.route == VICTIM]
+        assert b.findings(graph, "Posture", reason="ContestedClaim")
+
+    def test_a_wildcard_route_keeps_its_subdomain(self) -> None:
+        """The victim's older wildcard route and wildcard claim; the attacker claims and serves
+        the more specific name: the more specific hostname taking the subdomain is a Hijack."""
+        victim = _victim_route(hostnames=["*.example.com"])
+        intruder = _intruder_route(matches=[b.match("/")])
+        graph = b.scan(WILD, b.namespace("victim", hostnames="*.example.com"), victim, intruder,
+                       b.namespace("attacker", hostnames=HOST))
+        (f,) = b.findings(graph, "Hijack")
+        assert (f.route, f.other, f.severity, f.basis) == (
+            INTRUDER, VICTIM, "critical", "more specific hostname")
+
+    def test_a_late_owners_claim_makes_the_squatter_a_hijack(self) -> None:
+        """"So a legitimate late owner's claim still turns an early squatter into a Hijack":
+        the squatter's route is older, the owner claims the hostname afterwards."""
+        squatter = b.http_route("grab", "attacker", hostnames=[HOST], created=b.ts(1),
+                                matches=[b.match("/")])
+        owner = _victim_route(created=b.ts(2))
+        graph = b.scan(WILD, squatter, owner, b.namespace("victim", hostnames=HOST))
+        (f,) = b.findings(graph, "Hijack")
+        assert (f.route, f.other, f.severity, f.basis) == (
+            INTRUDER, VICTIM, "critical", "older route")
+        assert "contested" in f.message
+        (contested,) = b.findings(graph, "Posture", reason="ContestedClaim")
+        assert (contested.tenant, contested.other_tenant) == ("victim", "attacker")
+
+    def test_per_route_pair_the_more_severe_reading(self) -> None:
+        """Per pair of routes the more severe reading's findings: the evidence's Hijack
+        (critical) over the claim's SharedHostname (warning) for the same two routes."""
+        graph = b.scan(WILD, _victim_route(), _intruder_route(),
+                       b.namespace("attacker", hostnames=HOST))
+        pairs = {(f.kind, f.route, f.other) for f in graph.findings()
+                 if f.kind in ("Hijack", "SharedHostname")}
+        assert pairs == {("Hijack", INTRUDER, VICTIM)}
+
+    def test_agreeing_readings_are_not_contested(self) -> None:
+        graph = b.scan(WILD, b.namespace("victim", hostnames=HOST), _victim_route(),
+                       _intruder_route())
+        assert _pairs(graph, "Hijack") == {(INTRUDER, VICTIM, "critical")}
+        assert not b.findings(graph, "Posture", reason="ContestedClaim")
+        assert graph.owners(HOST).owners == (graph.owner(HOST),)
+
+    def test_platform_claims_decide_alone(self) -> None:
+        """"Only platform claims (ownership file / ConfigMap) decide alone": the file names
+        the attacker, so the victim's older route is the one that takes requests."""
+        policy = Policy(ownership={"attacker": (HOST,)})
+        graph = b.scan(WILD, b.namespace("victim", hostnames=HOST), _victim_route(),
+                       _intruder_route(matches=[b.match("/")]), policy=policy)
+        assert _pairs(graph, "Hijack") == {(VICTIM, INTRUDER, "critical")}
+        assert not b.findings(graph, "Posture", reason="ContestedClaim")
+        assert graph.owners(HOST).owners == (graph.owner(HOST),)
+
+    def test_distrusted_annotations_contest_nothing(self) -> None:
+        graph = b.scan(WILD, _victim_route(), _intruder_route(),
+                       b.namespace("attacker", hostnames=HOST),
+                       policy=Policy(trust_annotations=False))
+        assert _pairs(graph, "Hijack") == {(INTRUDER, VICTIM, "critical")}
+        assert not b.findings(graph, "Posture", reason="ContestedClaim")
+
+    def test_the_contest_ends_with_the_claim(self) -> None:
+        objs = b.parse_all([WILD, _victim_route(), _intruder_route(),
+                            b.namespace("attacker", hostnames=HOST)])
+        graph = ConflictGraph()
+        graph.load(objs)
+        (contested,) = b.findings(graph, "Posture", reason="ContestedClaim")
+
+        d = graph.upsert(b.parse_all([b.namespace("attacker")])[0])
+
+        assert d.removed == (contested,)
+        assert _pairs(graph, "Hijack") == {(INTRUDER, VICTIM, "critical")}
+
+    def test_a_contested_hostname_is_analysed_twice_at_most(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """"A contested hostname is analysed twice at most, not per claim": twelve tenants claim
+        names covering it (conflicting exact claims, wildcards of every depth), and a change of
+        one route analyses its slice once per reading, two."""
+        claims = [b.namespace(f"claim-{i}", hostnames=h) for i, h in enumerate(
+            [HOST] * 6 + ["*.example.com"] * 3 + ["*.com", "*", HOST])]
+        claims.append(b.namespace("attacker", hostnames="*.api.example.com,x.example.com"))
+        graph = ConflictGraph()
+        graph.load(b.parse_all([WILD, _victim_route(), _intruder_route(), *claims]))
+        assert len(graph.owners(HOST).owners) <= 2
+        from gwwatch.engine import conflicts
+        calls: list[str] = []
+        real = conflicts.analyse_slice
+
+        def counting(**kw: object) -> object:
+            calls.append(str(kw["hostname"]))
+            return real(**kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(conflicts, "analyse_slice", counting)
+        graph.upsert(b.parse_all([_intruder_route(matches=[b.match("/v2")])])[0])
+        assert 1 <= calls.count(HOST) <= 2
+        graph.upsert(b.parse_all([b.namespace("claim-0", hostnames="api.example.com")])[0])
+        graph.upsert(b.parse_all([b.namespace("attacker", hostnames=HOST)])[0])
+        assert calls.count(HOST) <= 6
+
+
+# --- tenant identity (issue 14 item 3) ---------------------------------------------------------
+
+TENANT = "capsule.clastix.io/tenant"
+BILLING = {TENANT: "billing"}
+
+
+class TestTenantIdentity:
+    """docs/architecture.md: "An unlabelled namespace is a tenant of its own, never equal to a
+    label value of the same spelling." Issue 14: "Namespace names and label values must be
+    distinct identities." Whoever may create a namespace of a chosen name must not join the
+    tenant whose label value it spells, nor that tenant's opt-ins."""
+
+    def _objs(self, **owner_ns: object) -> list[object]:
+        return [WILD,
+                b.namespace("shop", labels={TENANT: "shop"}, **owner_ns),  # type: ignore[arg-type]
+                b.namespace("billing-prod", labels=BILLING),
+                b.namespace("billing"),  # unlabelled: spelled like the label value
+                b.http_route("api", "shop", hostnames=[HOST], created=b.ts(1),
+                             matches=[b.match("/")])]
+
+    def _taker(self, namespace: str) -> dict[str, object]:
+        return b.http_route("grab", namespace, hostnames=[HOST], created=b.ts(2),
+                            matches=[b.match("/v1")])
+
+    def test_an_unlabelled_namespace_is_not_the_label_value(self) -> None:
+        graph = b.scan(*self._objs(), b.namespace("billing-dev", labels=BILLING))
+        assert graph.tenant("billing-prod") == graph.tenant("billing-dev") == "billing"
+        assert graph.tenant("billing") == "ns:billing"
+        assert graph.tenant("billing") != graph.tenant("billing-prod")
+
+    def test_names_stay_as_they_were_without_a_clash(self) -> None:
+        graph = b.scan(b.namespace("blog"), b.namespace("shop-dev", labels={TENANT: "shop"}))
+        assert (graph.tenant("blog"), graph.tenant("shop-dev")) == ("blog", "shop")
+        assert graph.tenant("never-seen") == "never-seen"
+
+    def test_a_stranger_spelled_like_the_label_value_hijacks_across_tenants(self) -> None:
+        """The owner is in the label-value tenant ``billing``; a route in the unlabelled
+        namespace ``billing`` takes its requests: a cross-tenant Hijack, critical (it was rated
+        a same-tenant warning)."""
+        owner = b.http_route("api", "billing-prod", hostnames=[HOST], created=b.ts(1),
+                             matches=[b.match("/")])
+        graph = b.scan(WILD, b.namespace("billing-prod", labels=BILLING), b.namespace("billing"),
+                       owner, self._taker("billing"))
+        (f,) = b.findings(graph, "Hijack")
+        assert f.severity == "critical"
+        assert (f.tenant, f.other_tenant) == ("ns:billing", "billing")
+        assert "(tenant ns:billing)" in f.message
+
+    def test_the_owners_opt_in_does_not_reach_the_stranger(self) -> None:
+        """The regression for the opt-in: ``shared-with: billing`` names the label-value tenant
+        ``billing``, so its route's Hijack is lowered to warning and the stranger's is not."""
+        objs = self._objs(shared_with="billing")
+        stranger = b.scan(*objs, self._taker("billing"))
+        (f,) = b.findings(stranger, "Hijack")
+        assert f.severity == "critical"
+        member = b.scan(*objs, self._taker("billing-prod"))
+        (f,) = b.findings(member, "Hijack")
+        assert f.severity == "warning"
+        assert member.shares("shop", "billing") and not member.shares("shop", "ns:billing")
+
+    def test_ns_prefix_names_the_unlabelled_namespace(self) -> None:
+        """``shared-with: ns:billing`` names the unlabelled namespace, and only it."""
+        objs = self._objs(shared_with="ns:billing")
+        (f,) = b.findings(b.scan(*objs, self._taker("billing")), "Hijack")
+        assert f.severity == "warning"
+        (f,) = b.findings(b.scan(*objs, self._taker("billing-prod")), "Hijack")
+        assert f.severity == "critical"
+
+    def test_ns_prefix_without_a_clash_is_the_namespace(self) -> None:
+        graph = b.scan(b.namespace("team-a", shared_with="ns:team-b"),
+                       policy=Policy(tenant_label=None))
+        assert graph.shares("team-a", "team-b")
+        graph = b.scan(b.namespace("team-a", shared_with="ns:team-b"))
+        assert graph.shares("team-a", "team-b")
+
+    def test_the_ownership_file_names_them_apart(self) -> None:
+        owner = b.http_route("api", "billing-prod", hostnames=[HOST], created=b.ts(2),
+                             matches=[b.match("/")])
+        stranger = self._taker("billing")
+        objs = [WILD, b.namespace("billing-prod", labels=BILLING), b.namespace("billing"),
+                owner, {**stranger, "metadata": {**stranger["metadata"],  # type: ignore[dict-item]
+                                                 "creationTimestamp": b.ts(1)}}]
+        label = b.scan(*objs, policy=Policy(ownership={"billing": (HOST,)}))
+        assert label.owner(HOST).tenant == "billing"  # type: ignore[union-attr]
+        assert {(f.tenant, f.severity) for f in b.findings(label, "Hijack")} == {
+            ("ns:billing", "critical")}
+        namespace = b.scan(*objs, policy=Policy(ownership={"ns:billing": (HOST,)}))
+        assert namespace.owner(HOST).tenant == "ns:billing"  # type: ignore[union-attr]
+
+    def test_the_clash_appearing_later_renames_and_splits(self) -> None:
+        """The same analysis whether the labelled namespace arrives before or after."""
+        owner = b.http_route("api", "billing-prod", hostnames=[HOST], created=b.ts(1),
+                             matches=[b.match("/")])
+        objs = b.parse_all([WILD, b.namespace("billing"), owner, self._taker("billing"),
+                            b.namespace("billing-prod")])
+        graph = ConflictGraph()
+        graph.load(objs)
+        (f,) = b.findings(graph, "Hijack")
+        assert (f.tenant, f.severity) == ("billing", "critical")
+
+        graph.upsert(b.parse_all([b.namespace("billing-prod", labels=BILLING)])[0])
+
+        (f,) = b.findings(graph, "Hijack")
+        assert (f.tenant, f.other_tenant, f.severity) == ("ns:billing", "billing", "critical")
+        scratch = b.scan(WILD, b.namespace("billing"), owner, self._taker("billing"),
+                         b.namespace("billing-prod", labels=BILLING))
+        assert graph.findings() == scratch.findings()

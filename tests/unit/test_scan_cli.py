@@ -265,13 +265,14 @@ class TestOptions:
 
     def test_ownership_file_and_annotation_trust(
             self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """team-b's annotation claims the hostname: no hijack by team-b. The platform's file
-        (or distrusting annotations) gives it back to team-a."""
+        """team-b's annotation claims the hostname team-a's older route serves: a claim adds,
+        never subtracts (issue 11), so team-b's hijack still fails the scan, as with the
+        platform's file or with annotations distrusted."""
         path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-b", hostnames=HOST),
                      OWNER, TAKER)
         own = tmp_path / "owners.yaml"
         own.write_text(f"team-a: [{HOST}]\n", encoding="utf-8")
-        assert scan(capsys, path)[0] == 0
+        assert scan(capsys, path)[0] == 1
         assert scan(capsys, "--ownership", own, path)[0] == 1
         assert scan(capsys, "--no-trust-annotations", path)[0] == 1
 
