@@ -5,12 +5,15 @@ Pure functions over what the graph hands them; the graph decides *when* to call 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import bisect
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
-from gwwatch.engine import hostnames, precedence
+from gwwatch.engine import hostnames, precedence, regex
 from gwwatch.engine.findings import Finding
-from gwwatch.engine.model import Listener, ObjectRef, Route
+from gwwatch.engine.model import Listener, Match, ObjectRef, Route
 from gwwatch.engine.ownership import Claims, Owner
 from gwwatch.engine.precedence import Candidate, Comparison
 from gwwatch.engine.vocabulary import (
@@ -18,21 +21,19 @@ from gwwatch.engine.vocabulary import (
     HOSTNAME_PROTOCOLS,
     FindingKind,
     Reason,
+    RouteKind,
     Severity,
     age_key,
-    severity_rank,
 )
 
 __all__ = [
     "analyse_slice",
     "choose_listener",
     "claims_posture",
-    "contested_claim",
     "describe_basis",
     "gateway_posture",
     "hostname_posture",
     "listener_hijacks",
-    "merge_readings",
     "safe",
     "unreachable_claims",
 ]
@@ -40,6 +41,16 @@ __all__ = [
 _FIELD_LIMIT: Final = 256
 _NAME_LABEL: Final = "kubernetes.io/metadata.name"
 _REGEX_NOTE: Final = " (may overlap: RegularExpression precedence is implementation-specific)"
+_BOUNDED_NOTE: Final = " (may overlap: analysis bounded)"
+_HTTP: Final = RouteKind.HTTP
+_GRPC: Final = RouteKind.GRPC
+# The work one phase of one slice's analysis may do (see _Slice): a fixed allowance plus a
+# share per match, so the bound grows linearly with the slice, never with its square.
+_BUDGET_BASE: Final = 20_000
+_BUDGET_PER_MATCH: Final = 32
+_SCAN_PER_OP: Final = 16  # positions listed per unit of work
+_REGEX_STEPS_PER_OP: Final = 4  # automaton steps per unit of work
+_COARSE_VICTIMS: Final = 16  # owner's matches a bounded analysis tries per route
 _HOSTNAME_NOTE: Final = (
     " (hostname precedence taken from the hostname the route gets on the listener; "
     "upstream gateway-api issue 5120 is still open)"
@@ -56,14 +67,6 @@ def safe(text: object, limit: int = _FIELD_LIMIT) -> str:
 
 def _route(ref: ObjectRef) -> str:
     return f"{ref.kind} {safe(ref)}"
-
-
-def _ownership(owner: Owner) -> str:
-    """How ``owner`` came to own the hostname, and what contests it, for a message."""
-    text = f"{owner.rule} {safe(owner.claim)}"
-    if owner.contested:
-        text += f"; contested: {safe(owner.contested, 2 * _FIELD_LIMIT)}"
-    return text
 
 
 def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> Listener | None:
@@ -114,6 +117,196 @@ def describe_basis(cmp: Comparison, winner: Candidate, loser: Candidate) -> str:
     return text
 
 
+class Bounded(Exception):
+    """A slice's analysis went past its work budget (see :class:`_Slice`)."""
+
+
+class _Slice:
+    """The ranked candidates of one slice, indexed so that "which candidates can accept this
+    request" and "which can overlap this match" cost the candidates that share its path (its
+    gRPC service and method), not every candidate of the slice.
+
+    HTTP candidates are bucketed by path: ``Exact`` by the path, ``PathPrefix`` by the prefix
+    (a request path finds its buckets by its element-wise prefixes: one look-up per path
+    segment), ``RegularExpression`` in ``loose`` (tried on every request, in RE2). gRPC
+    candidates by (service, method), ``None`` for "any"; regular expressions in ``loose``.
+    Kinds without matches put every candidate in ``loose``. Bucket lists hold positions in
+    precedence order, so merging them yields candidates in precedence order.
+
+    ``ops`` counts the work (candidates tried, witnesses built, automaton steps); past
+    ``budget`` the analysis raises :class:`Bounded`. Answers are memoised per request.
+    """
+
+    __slots__ = (
+        "budget",
+        "exact",
+        "exact_keys",
+        "kind",
+        "loose",
+        "memo",
+        "ops",
+        "prefix",
+        "prefix_keys",
+        "ranked",
+        "regex_steps",
+        "tenant",
+        "tenants",
+    )
+
+    def __init__(self, kind: str, ranked: Sequence[Candidate],
+                 tenant: Callable[[str], str]) -> None:
+        self.kind = kind
+        self.ranked = ranked
+        self.tenant = tenant
+        self.tenants: dict[str, str] = {}
+        self.exact: dict[object, list[int]] = {}
+        self.prefix: dict[str, list[int]] = {}
+        self.loose: list[int] = []
+        self.memo: dict[tuple[object, ...], int | None] = {}
+        self.ops = 0
+        self.budget = _BUDGET_BASE + _BUDGET_PER_MATCH * len(ranked)
+        self.regex_steps = regex.steps()
+        for pos, c in enumerate(ranked):
+            m = c.match
+            if kind == _HTTP and m.path is not None and m.path_type == "Exact":
+                self.exact.setdefault(m.path, []).append(pos)
+            elif kind == _HTTP and m.path is not None and m.path_type == "PathPrefix":
+                self.prefix.setdefault(m.path, []).append(pos)
+            elif kind == _GRPC and m.grpc_type != "RegularExpression":
+                self.exact.setdefault((m.service, m.method), []).append(pos)
+            else:
+                self.loose.append(pos)
+        self.exact_keys = sorted(k for k in self.exact if isinstance(k, str))
+        self.prefix_keys = sorted(self.prefix)
+
+    def charge(self, n: int = 1) -> None:
+        self.ops += n
+        if self.ops > self.budget:
+            raise Bounded
+        steps = regex.steps()
+        if steps != self.regex_steps:  # automaton work done on this slice's behalf
+            self.ops += (steps - self.regex_steps) // _REGEX_STEPS_PER_OP
+            self.regex_steps = steps
+
+    def tenant_of(self, c: Candidate) -> str:
+        ns = c.route.ref.namespace
+        found = self.tenants.get(ns)
+        if found is None:
+            found = self.tenants[ns] = self.tenant(ns)
+        return found
+
+    def _merge(self, lists: list[list[int]]) -> Iterator[int]:
+        lists = [x for x in lists if x]
+        if len(lists) == 1:
+            return iter(lists[0])
+        return heapq.merge(*lists)
+
+    def accepting(self, req: precedence.Request) -> Iterator[int]:
+        """Positions that may accept ``req``, in precedence order (a superset: the caller
+        asks ``precedence.applies``)."""
+        if self.kind == _HTTP:
+            path = req.path
+            lists = [self.exact.get(path, []), self.prefix.get("/", [])]
+            for i, ch in enumerate(path):
+                if ch == "/" and i > 0:
+                    lists.append(self.prefix.get(path[:i], []))
+            if path != "/":
+                lists.append(self.prefix.get(path, []))
+        elif self.kind == _GRPC:
+            lists = [self.exact.get(key, []) for key in {
+                (req.service, req.grpc_method), (req.service, None), (None, req.grpc_method),
+                (None, None)}]
+        else:
+            lists = []
+        lists.append(self.loose)
+        return self._merge(lists)
+
+    def overlapping(self, m: Match) -> list[int]:
+        """Positions whose match may share a request with ``m`` (a superset), in order."""
+        if self.kind != _HTTP or m.path is None or m.path_type not in ("Exact", "PathPrefix"):
+            self.charge(len(self.ranked) // _SCAN_PER_OP)
+            return list(range(len(self.ranked)))
+        path = m.path
+        lists = [self.exact.get(path, []), self.prefix.get(path, []), self.prefix.get("/", [])]
+        for i, ch in enumerate(path):
+            if ch == "/" and i > 0:
+                lists.append(self.prefix.get(path[:i], []))
+        if m.path_type == "PathPrefix":  # what lies under the prefix
+            if path == "/":
+                self.charge(len(self.ranked) // _SCAN_PER_OP)
+                return list(range(len(self.ranked)))
+            for keys, buckets in ((self.exact_keys, self.exact), (self.prefix_keys, self.prefix)):
+                lo = bisect.bisect_left(keys, path + "/")
+                hi = bisect.bisect_left(keys, path + "0")  # "0" follows "/"
+                for key in keys[lo:hi]:
+                    lists.append(buckets[key])
+        lists.append(self.loose)
+        out = sorted(set(self._merge(lists)))
+        self.charge(len(out) // _SCAN_PER_OP + 1)
+        return out
+
+    def first(self, req: precedence.Request, *, owner: str | None = None,
+              skip: ObjectRef | None = None) -> int | None:
+        """The first candidate accepting ``req`` (of tenant ``owner``, not of route ``skip``,
+        when given): whom the request goes to."""
+        key = (req, owner, skip)
+        if key in self.memo:
+            return self.memo[key]
+        found = None
+        for pos in self.accepting(req):
+            self.charge()
+            c = self.ranked[pos]
+            if skip is not None and c.route.ref == skip:
+                continue
+            if owner is not None and self.tenant_of(c) != owner:
+                continue
+            if precedence.applies(self.kind, c.match, req):
+                found = pos
+                break
+        self.memo[key] = found
+        return found
+
+    def containers(self, c: Candidate, upto: int) -> Iterator[int]:
+        """Positions before ``upto`` whose match may contain ``c``'s (a superset), in order."""
+        m = c.match
+        if self.kind == _HTTP and m.path is not None:
+            path = m.path
+            lists = [self.prefix.get("/", [])]
+            if m.path_type in ("Exact", "PathPrefix"):
+                for i, ch in enumerate(path):
+                    if ch == "/" and i > 0:
+                        lists.append(self.prefix.get(path[:i], []))
+                if path != "/":
+                    lists.append(self.prefix.get(path, []))
+                if m.path_type == "Exact":
+                    lists.append(self.exact.get(path, []))
+            else:
+                lists.append(self.loose)
+        elif self.kind == _GRPC and m.grpc_type != "RegularExpression":
+            lists = [self.exact.get(key, []) for key in {
+                (m.service, m.method), (m.service, None), (None, m.method), (None, None)}]
+        else:
+            return iter(range(upto))
+        return itertools.takewhile(lambda pos: pos < upto, self._merge(lists))
+
+
+def _ranked(contenders: Sequence[tuple[str, Route]]) -> list[Candidate]:
+    return precedence.select(
+        Candidate(route, h, ri, mi, m)
+        for h, route in contenders
+        for ri, rule in enumerate(route.rules)
+        for mi, m in enumerate(rule.matches)
+    )
+
+
+def _example(won: Candidate, req: precedence.Request) -> str:
+    """The request space of a finding; with a concrete request when a regex is involved."""
+    space = safe(won.match.describe())
+    if precedence.involves_regex(won.match) and won.route.kind == _HTTP:
+        space += f" (e.g. {safe(req.path)})"
+    return space
+
+
 def analyse_slice(
     *,
     kind: str,
@@ -132,63 +325,63 @@ def analyse_slice(
     ``contenders`` are (the route's hostname on the listener, route) pairs, each covering
     ``hostname``.
     """
-    ranked = precedence.select(
-        Candidate(route, h, ri, mi, m)
-        for h, route in contenders
-        for ri, rule in enumerate(route.rules)
-        for mi, m in enumerate(rule.matches)
-    )
+    ranked = _ranked(contenders)
     if not ranked:
         return []
     owner_tenant = owner.tenant if owner is not None else None
     out: list[Finding] = []
     hijackers: set[ObjectRef] = set()
     where = f"on Gateway {safe(gateway)} listener {safe(listener)}"
-
-    def tenant_of(c: Candidate) -> str:
-        return tenant(c.route.ref.namespace)
-
-    def winner(req: precedence.Request, upto: int, skip: ObjectRef | None = None,
-               only_tenant: str | None = None) -> Candidate | None:
-        for c in ranked[: upto + 1]:
-            if c.route.ref != skip and (only_tenant is None or tenant_of(c) == only_tenant) and (
-                    precedence.applies(kind, c.match, req)):
-                return c
-        return None
+    idx = _Slice(kind, ranked, tenant)
+    tenant_of = idx.tenant_of
 
     # Hijack: a route outside the victim's namespace wins requests the owner's route would serve.
+    # For each of the owner's matches (the victim), in precedence order, the matches ranked above
+    # it that can share a request with it (the taker), in precedence order: the first witness
+    # request that the taker's route wins and that the victim's route would serve in its place
+    # (other intruders do not count) makes the pair a Hijack.
     if owner is not None and owner_tenant is not None:
         found: set[tuple[ObjectRef, ObjectRef]] = set()
-        for j, victim in enumerate(ranked):
-            if tenant_of(victim) != owner_tenant:
-                continue
-            for i in range(j):
-                taker = ranked[i]
-                pair = (taker.route.ref, victim.route.ref)
-                if taker.route.ref.namespace == victim.route.ref.namespace or pair in found:
-                    continue
-                for req in precedence.witnesses(kind, victim.match, taker.match, hostname):
-                    won = winner(req, i)
-                    if won is None or won.route.ref != taker.route.ref:
+        victims = [j for j, c in enumerate(ranked) if tenant_of(c) == owner_tenant]
+        done = 0
+        try:
+            for done, j in enumerate(victims):  # noqa: B007 (read after a Bounded)
+                victim = ranked[j]
+                for i in idx.overlapping(victim.match):
+                    if i >= j:
+                        break
+                    taker = ranked[i]
+                    pair = (taker.route.ref, victim.route.ref)
+                    if taker.route.ref.namespace == victim.route.ref.namespace or pair in found:
                         continue
-                    # whom the owner's routes would serve it to: other intruders don't count
-                    instead = winner(req, j, skip=taker.route.ref, only_tenant=owner_tenant)
-                    if instead is None or instead.route.ref != victim.route.ref:
-                        continue
-                    found.add(pair)
-                    hijackers.add(taker.route.ref)
-                    cmp = precedence.compare(won, instead)
-                    out.append(_hijack(
-                        gateway=gateway, listener=listener, listener_owner=listener_owner,
-                        hostname=hostname,
-                        taker=won.route.ref, victim=instead.route.ref,
-                        space=safe(won.match.describe()), owner=owner,
-                        taker_tenant=tenant_of(won), shares=shares, where=where,
-                        intra_tenant_severity=intra_tenant_severity,
-                        why=describe_basis(cmp, won, instead), basis=cmp.basis))
-                    break
+                    idx.charge()
+                    for req in precedence.witnesses(kind, victim.match, taker.match, hostname):
+                        w = idx.first(req)
+                        if w is None or ranked[w].route.ref != taker.route.ref:
+                            continue
+                        v = idx.first(req, owner=owner_tenant, skip=taker.route.ref)
+                        if v is None or ranked[v].route.ref != victim.route.ref:
+                            continue
+                        won, instead = ranked[w], ranked[v]
+                        found.add(pair)
+                        hijackers.add(taker.route.ref)
+                        cmp = precedence.compare(won, instead)
+                        out.append(_hijack(
+                            gateway=gateway, listener=listener, listener_owner=listener_owner,
+                            hostname=hostname,
+                            taker=won.route.ref, victim=instead.route.ref,
+                            space=_example(won, req), owner=owner,
+                            taker_tenant=tenant_of(won), shares=shares, where=where,
+                            intra_tenant_severity=intra_tenant_severity,
+                            why=describe_basis(cmp, won, instead), basis=cmp.basis))
+                        break
+        except Bounded:
+            out += _coarse_hijacks(
+                idx, victims[done:], found, hijackers, hostname=hostname, gateway=gateway,
+                listener=listener, listener_owner=listener_owner, owner=owner, shares=shares,
+                where=where, intra_tenant_severity=intra_tenant_severity)
     # Shadowed: every request a rule's match accepts goes to a stronger match of another route.
-    for route_ref, rules in _shadowed(kind, ranked, hostname).items():
+    for route_ref, rules in _shadowed(idx, hostname).items():
         for other_ref, (loser, top) in rules.items():
             same = tenant_of(loser) == tenant_of(top)
             cmp = precedence.compare(top, loser)
@@ -209,12 +402,17 @@ def analyse_slice(
         if owners:
             owner_route = min((c.route for c in owners), key=lambda r: age_key(r.created, r.ref))
             seen: set[ObjectRef] = set()
+            idx.ops = 0
             for c in ranked:
                 t = tenant_of(c)
                 ref = c.route.ref
                 if t == owner_tenant or ref in hijackers or ref in seen or shares(owner_tenant, t):
                     continue
-                if _serves(kind, ranked, c, hostname):
+                try:
+                    serves = _serves(idx, c, hostname)
+                except Bounded:  # past the budget, a route serving the hostname is told
+                    serves = True
+                if serves:
                     seen.add(ref)
                     out.append(Finding(
                         kind=FindingKind.SHARED_HOSTNAME, reason=Reason.SHARES_HOSTNAME,
@@ -225,7 +423,7 @@ def analyse_slice(
                         message=(f"{_route(ref)} (tenant {safe(t)}) serves "
                                  f"{safe(c.match.describe())} on {safe(hostname)} {where}, a "
                                  f"hostname owned by tenant {safe(owner_tenant)} (by "
-                                 f"{_ownership(owner)}) whose "
+                                 f"{owner.rule} {safe(owner.claim)}) whose "
                                  f"{_route(owner_route.ref)} serves the rest; no request is "
                                  f"taken, but the tenants share the hostname without an opt-in"),
                         request_space=safe(c.match.describe()), basis="disjoint request space",
@@ -252,12 +450,8 @@ def listener_hijacks(
     on ``listener``."""
     if owner is None or owner.tenant is None:
         return []
-    ranked = precedence.select(
-        Candidate(route, h, ri, mi, m)
-        for h, route in contenders
-        for ri, rule in enumerate(route.rules)
-        for mi, m in enumerate(rule.matches)
-    )
+    ranked = _ranked(contenders)
+    idx = _Slice(kind, ranked, tenant)
     out: list[Finding] = []
     for victim, attached_to, victim_host in stranded:
         if tenant(victim.ref.namespace) != owner.tenant:
@@ -265,20 +459,26 @@ def listener_hijacks(
         taken: set[ObjectRef] = set()
         for rule in victim.rules:
             for m in rule.matches:
-                for c in ranked:
+                try:
+                    overlapping = idx.overlapping(m)
+                except Bounded:
+                    return out
+                for c in (ranked[pos] for pos in overlapping):
                     if c.route.ref in taken or c.route.ref.namespace == victim.ref.namespace:
                         continue
                     for req in precedence.witnesses(kind, m, c.match, hostname):
-                        won = next((x for x in ranked if precedence.applies(kind, x.match, req)),
-                                   None)
-                        if won is None or won.route.ref != c.route.ref:
+                        try:
+                            w = idx.first(req)
+                        except Bounded:
+                            return out
+                        if w is None or ranked[w].route.ref != c.route.ref:
                             continue
                         taken.add(c.route.ref)
                         out.append(_hijack(
                             gateway=gateway, listener=listener.name,
                             listener_owner=listener.owner, hostname=hostname,
                             taker=c.route.ref, victim=victim.ref,
-                            space=safe(c.match.describe()), owner=owner,
+                            space=_example(c, req), owner=owner,
                             taker_tenant=tenant(c.route.ref.namespace), shares=shares,
                             intra_tenant_severity=intra_tenant_severity,
                             where=f"on Gateway {safe(gateway)}",
@@ -342,57 +542,35 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
         other=victim,
         message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"
                  f" from {_route(victim)} (tenant {safe(owner_tenant)}, owner of the hostname by "
-                 f"{_ownership(owner)}) {where}: {why}{note}"),
+                 f"{owner.rule} {safe(owner.claim)}) {where}: {why}{note}"),
         request_space=space, basis=basis, tenant=taker_tenant, other_tenant=owner_tenant)
 
 
-_BETWEEN_OWNER_AND_OTHERS: Final = (FindingKind.HIJACK, FindingKind.SHARED_HOSTNAME)
-
-
-def merge_readings(readings: Sequence[Sequence[Finding]]) -> list[Finding]:
-    """The findings of a slice analysed once per reading of who owns its hostname.
-
-    What does not depend on the owner (``Shadowed``) is the same in every reading. A Hijack or
-    SharedHostname is about a pair of routes: per pair, the findings of the reading that rates
-    the pair most severely are kept (of each reading when they tie), so neither reading can
-    lower, or hide, what the other finds.
-    """
-    if len(readings) == 1:
-        return list(readings[0])
-    per_reading: list[dict[frozenset[ObjectRef | None], int]] = []
-    best: dict[frozenset[ObjectRef | None], int] = {}
-    for found in readings:
-        ranks: dict[frozenset[ObjectRef | None], int] = {}
-        for f in found:
-            if f.kind in _BETWEEN_OWNER_AND_OTHERS:
-                pair = frozenset((f.route, f.other))
-                rank = severity_rank(f.severity)
-                ranks[pair] = min(rank, ranks.get(pair, rank))
-                best[pair] = min(rank, best.get(pair, rank))
-        per_reading.append(ranks)
-    out: dict[tuple[object, ...], Finding] = {}
-    for found, ranks in zip(readings, per_reading, strict=True):
-        for f in found:
-            if f.kind in _BETWEEN_OWNER_AND_OTHERS:
-                pair = frozenset((f.route, f.other))
-                if ranks[pair] > best[pair]:
-                    continue
-            kept = out.get(f.identity)
-            if kept is None or severity_rank(f.severity) < severity_rank(kept.severity):
-                out[f.identity] = f
-    return list(out.values())
-
-
-def _shadowed(kind: str, ranked: Sequence[Candidate], hostname: str
+def _shadowed(idx: _Slice, hostname: str
               ) -> dict[ObjectRef, dict[ObjectRef, tuple[Candidate, Candidate]]]:
-    """Route → (shadowing route → (first shadowed candidate, its shadower)), own slice only."""
+    """Route → (shadowing route → (first shadowed candidate, its shadower)), own slice only.
+
+    A candidate is shadowed by the first candidate above it, of another route, whose match
+    contains its own; only the candidates that can contain it are tried (``_Slice.containers``).
+    Past the budget the rest are left unjudged: a Shadowed finding is never invented.
+    """
     out: dict[ObjectRef, dict[ObjectRef, tuple[Candidate, Candidate]]] = {}
     by_rule: dict[tuple[ObjectRef, int], list[tuple[Candidate, Candidate | None]]] = {}
+    ranked, kind = idx.ranked, idx.kind
+    idx.ops = 0
     for i, c in enumerate(ranked):
         if c.hostname != hostname:
             continue
-        top = next((y for y in ranked[:i] if y.route.ref != c.route.ref
-                    and precedence.contains(kind, y.match, c.match)), None)
+        top = None
+        try:
+            for pos in idx.containers(c, i):
+                idx.charge()
+                y = ranked[pos]
+                if y.route.ref != c.route.ref and precedence.contains(kind, y.match, c.match):
+                    top = y
+                    break
+        except Bounded:
+            top = None
         by_rule.setdefault((c.route.ref, c.rule), []).append((c, top))
     for (route_ref, _), entries in by_rule.items():
         if any(top is None for _, top in entries):
@@ -403,15 +581,58 @@ def _shadowed(kind: str, ranked: Sequence[Candidate], hostname: str
     return out
 
 
-def _serves(kind: str, ranked: Sequence[Candidate], c: Candidate, hostname: str) -> bool:
+def _serves(idx: _Slice, c: Candidate, hostname: str) -> bool:
     """Whether some request matching ``c`` is won by ``c``'s route."""
-    for req in precedence.witnesses(kind, c.match, c.match, hostname):
-        for other in ranked:
-            if precedence.applies(kind, other.match, req):
-                if other.route.ref == c.route.ref:
-                    return True
-                break
+    for req in precedence.witnesses(idx.kind, c.match, c.match, hostname):
+        first = idx.first(req)
+        if first is not None and idx.ranked[first].route.ref == c.route.ref:
+            return True
     return False
+
+
+def _coarse_hijacks(
+    idx: _Slice, victims: Sequence[int], found: set[tuple[ObjectRef, ObjectRef]],
+    hijackers: set[ObjectRef], *, hostname: str, gateway: ObjectRef, listener: str,
+    listener_owner: ObjectRef | None, owner: Owner, shares: Callable[[str, str], bool],
+    where: str, intra_tenant_severity: Severity,
+) -> list[Finding]:
+    """Hijacks of a slice whose exact analysis went past its budget, for the owner's matches
+    not yet analysed (``victims``): every route of another namespace ranked above one of them
+    may take its requests. One finding per such route, against the first of the owner's
+    matches below it that shares a witness request with it (of the next few; else the first),
+    marked "may overlap (analysis bounded)". Linear in the slice: padding a hostname with
+    matches cannot hide a hijack, it makes gwwatch report every possible one."""
+    out: list[Finding] = []
+    ranked, kind = idx.ranked, idx.kind
+    for i, taker in enumerate(ranked):
+        ref = taker.route.ref
+        if ref in hijackers:
+            continue
+        after = bisect.bisect_right(victims, i)
+        below = [ranked[j] for j in victims[after:after + 4 * _COARSE_VICTIMS]
+                 if ranked[j].route.ref.namespace != ref.namespace][:_COARSE_VICTIMS]
+        if not below:
+            continue
+        victim, req = below[0], None
+        for cand in below:
+            reqs = precedence.witnesses(kind, cand.match, taker.match, hostname)
+            if reqs:
+                victim, req = cand, reqs[0]
+                break
+        if (ref, victim.route.ref) in found:
+            continue
+        found.add((ref, victim.route.ref))
+        hijackers.add(ref)
+        space = safe(taker.match.describe()) if req is None else _example(taker, req)
+        out.append(_hijack(
+            gateway=gateway, listener=listener, listener_owner=listener_owner,
+            hostname=hostname, taker=ref, victim=victim.route.ref, space=space, owner=owner,
+            taker_tenant=idx.tenant_of(taker), shares=shares, where=where,
+            intra_tenant_severity=intra_tenant_severity,
+            why=(f"{safe(taker.match.describe())} ranks above {safe(victim.match.describe())}"
+                 f" and {len(ranked)} matches contest {safe(hostname)}" + _BOUNDED_NOTE),
+            basis="analysis bounded"))
+    return out
 
 
 # --- posture ---------------------------------------------------------------------------------
@@ -491,22 +712,5 @@ def claims_posture(claims: Claims) -> list[Finding]:
                 gateway=None, listener=None, route=None, other=None,
                 message=(f"{safe(pattern)} is claimed by {len(tenants)} tenants "
                          f"({safe(', '.join(sorted(tenants)))}) through {claims.source}s; "
-                         f"neither claim wins until one is removed"
-                         + ("" if claims.source == "ownership file" else
-                            " (meanwhile the oldest route's tenant owns what it covers)"))))
+                         f"neither claim wins until one is removed")))
     return out
-
-
-def contested_claim(*, hostname: str, claimed: Owner, evidence: Owner) -> Finding:
-    """A hostname whose annotation claim and oldest route name different owners: findings of
-    both readings are reported, and this names the claim that contests the evidence."""
-    return Finding(
-        kind=FindingKind.POSTURE, reason=Reason.CONTESTED_CLAIM, severity=Severity.WARNING,
-        hostname=hostname, gateway=None, listener=None, route=None, other=None,
-        message=(f"{safe(hostname)} is claimed for tenant {safe(claimed.tenant)} by "
-                 f"{claimed.rule} {safe(claimed.claim)}, but the oldest route claiming it, "
-                 f"{safe(evidence.claim)}, belongs to tenant {safe(evidence.tenant)}: findings "
-                 f"of both readings are reported (a late owner's claim makes the older route a "
-                 f"squatter; a false claim cannot hide the older route's findings). A platform "
-                 f"claim (ownership file or ConfigMap) decides alone"),
-        tenant=claimed.tenant, other_tenant=evidence.tenant)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
-from gwwatch.engine import hostnames
+from gwwatch.engine import hostnames, regex
 from gwwatch.engine.model import HeaderMatch, Match, Route
 from gwwatch.engine.vocabulary import HOSTNAME_KINDS, MATCH_KINDS, RouteKind, age_key
 
@@ -27,6 +26,7 @@ __all__ = [
     "compare",
     "contains",
     "involves_regex",
+    "path_overlap",
     "rank",
     "select",
     "witnesses",
@@ -75,17 +75,10 @@ class Comparison:
     implementation_specific: bool  # the order rests on RegularExpression precedence
 
 
-@lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError):
-        return None
-
-
 def _full(pattern: str, value: str) -> bool:
-    compiled = _regex(pattern)
-    return compiled is not None and compiled.fullmatch(value) is not None
+    """Whether ``pattern`` (RE2 syntax) matches all of ``value``: linear in the value, never
+    backtracking; a pattern RE2 refuses (backreferences, lookaround) matches nothing."""
+    return regex.full_match(pattern, value)
 
 
 def prefix_matches(prefix: str, path: str) -> bool:
@@ -256,12 +249,26 @@ def _merge_values(
         if len(exact) > 1:
             return None
         value = exact.pop() if exact else _sample(conds[0].value)
+        if value is not None and not all(c.type == "Exact" or _full(c.value, value)
+                                         for c in conds):
+            value = None if exact else _common_value([c.value for c in conds])
+        elif value is None and not exact:
+            value = _common_value([c.value for c in conds])
         if value is None:
-            return None
-        if not all(c.type == "Exact" or _full(c.value, value) for c in conds):
             return None
         out[name] = value
     return tuple(sorted(out.items()))
+
+
+def _common_value(patterns: list[str]) -> str | None:
+    """A value every one of ``patterns`` matches, from their automata (the first two decide;
+    a third must accept the witness)."""
+    first = regex.Space("regex", patterns[0])
+    second = regex.Space("regex", patterns[1]) if len(patterns) > 1 else first
+    found = regex.intersect(first, second, regex.VALUE_CHARS).witness
+    if found is None or not all(_full(p, found) for p in patterns):
+        return None
+    return found
 
 
 def _sample(pattern: str) -> str | None:
@@ -271,6 +278,22 @@ def _sample(pattern: str) -> str | None:
         if _full(pattern, guess):
             return guess
     return None
+
+
+def _space(m: Match) -> regex.Space | None:
+    kind = {"Exact": "exact", "PathPrefix": "prefix", "RegularExpression": "regex"}.get(
+        m.path_type or "")
+    return None if kind is None or m.path is None else regex.Space(kind, m.path)
+
+
+def path_overlap(a: Match, b: Match) -> regex.Overlap | None:
+    """The automata's answer on two path spaces when one is a RegularExpression (else None)."""
+    if "RegularExpression" not in (a.path_type, b.path_type):
+        return None
+    sa, sb = _space(a), _space(b)
+    if sa is None or sb is None:
+        return None
+    return regex.intersect(sa, sb)
 
 
 def _paths(a: Match, b: Match) -> list[str]:
@@ -288,6 +311,9 @@ def _paths(a: Match, b: Match) -> list[str]:
                 out.append(sample)
         if other.path_type is None:
             out.append("/")
+    overlap = path_overlap(a, b)
+    if overlap is not None and overlap.witness is not None:
+        out.append(overlap.witness)  # in both, decided by their automata
     seen: list[str] = []
     for p in out:
         if p not in seen and _path_applies(a, p) and _path_applies(b, p):
