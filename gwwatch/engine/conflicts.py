@@ -24,16 +24,19 @@ from gwwatch.engine.vocabulary import (
     RouteKind,
     Severity,
     age_key,
+    severity_rank,
 )
 
 __all__ = [
     "analyse_slice",
     "choose_listener",
     "claims_posture",
+    "contested_claim",
     "describe_basis",
     "gateway_posture",
     "hostname_posture",
     "listener_hijacks",
+    "merge_readings",
     "safe",
     "unreachable_claims",
 ]
@@ -67,6 +70,14 @@ def safe(text: object, limit: int = _FIELD_LIMIT) -> str:
 
 def _route(ref: ObjectRef) -> str:
     return f"{ref.kind} {safe(ref)}"
+
+
+def _ownership(owner: Owner) -> str:
+    """How ``owner`` came to own the hostname, and what contests it, for a message."""
+    text = f"{owner.rule} {safe(owner.claim)}"
+    if owner.contested:
+        text += f"; contested: {safe(owner.contested, 2 * _FIELD_LIMIT)}"
+    return text
 
 
 def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> Listener | None:
@@ -423,7 +434,7 @@ def analyse_slice(
                         message=(f"{_route(ref)} (tenant {safe(t)}) serves "
                                  f"{safe(c.match.describe())} on {safe(hostname)} {where}, a "
                                  f"hostname owned by tenant {safe(owner_tenant)} (by "
-                                 f"{owner.rule} {safe(owner.claim)}) whose "
+                                 f"{_ownership(owner)}) whose "
                                  f"{_route(owner_route.ref)} serves the rest; no request is "
                                  f"taken, but the tenants share the hostname without an opt-in"),
                         request_space=safe(c.match.describe()), basis="disjoint request space",
@@ -542,8 +553,45 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
         other=victim,
         message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"
                  f" from {_route(victim)} (tenant {safe(owner_tenant)}, owner of the hostname by "
-                 f"{owner.rule} {safe(owner.claim)}) {where}: {why}{note}"),
+                 f"{_ownership(owner)}) {where}: {why}{note}"),
         request_space=space, basis=basis, tenant=taker_tenant, other_tenant=owner_tenant)
+
+
+_BETWEEN_OWNER_AND_OTHERS: Final = (FindingKind.HIJACK, FindingKind.SHARED_HOSTNAME)
+
+
+def merge_readings(readings: Sequence[Sequence[Finding]]) -> list[Finding]:
+    """The findings of a slice analysed once per reading of who owns its hostname.
+
+    What does not depend on the owner (``Shadowed``) is the same in every reading. A Hijack or
+    SharedHostname is about a pair of routes: per pair, the findings of the reading that rates
+    the pair most severely are kept (of each reading when they tie), so neither reading can
+    lower, or hide, what the other finds.
+    """
+    if len(readings) == 1:
+        return list(readings[0])
+    per_reading: list[dict[frozenset[ObjectRef | None], int]] = []
+    best: dict[frozenset[ObjectRef | None], int] = {}
+    for found in readings:
+        ranks: dict[frozenset[ObjectRef | None], int] = {}
+        for f in found:
+            if f.kind in _BETWEEN_OWNER_AND_OTHERS:
+                pair = frozenset((f.route, f.other))
+                rank = severity_rank(f.severity)
+                ranks[pair] = min(rank, ranks.get(pair, rank))
+                best[pair] = min(rank, best.get(pair, rank))
+        per_reading.append(ranks)
+    out: dict[tuple[object, ...], Finding] = {}
+    for found, ranks in zip(readings, per_reading, strict=True):
+        for f in found:
+            if f.kind in _BETWEEN_OWNER_AND_OTHERS:
+                pair = frozenset((f.route, f.other))
+                if ranks[pair] > best[pair]:
+                    continue
+            kept = out.get(f.identity)
+            if kept is None or severity_rank(f.severity) < severity_rank(kept.severity):
+                out[f.identity] = f
+    return list(out.values())
 
 
 def _shadowed(idx: _Slice, hostname: str
@@ -712,5 +760,22 @@ def claims_posture(claims: Claims) -> list[Finding]:
                 gateway=None, listener=None, route=None, other=None,
                 message=(f"{safe(pattern)} is claimed by {len(tenants)} tenants "
                          f"({safe(', '.join(sorted(tenants)))}) through {claims.source}s; "
-                         f"neither claim wins until one is removed")))
+                         f"neither claim wins until one is removed"
+                         + ("" if claims.source == "ownership file" else
+                            " (meanwhile the oldest route's tenant owns what it covers)"))))
     return out
+
+
+def contested_claim(*, hostname: str, claimed: Owner, evidence: Owner) -> Finding:
+    """A hostname whose annotation claim and oldest route name different owners: findings of
+    both readings are reported, and this names the claim that contests the evidence."""
+    return Finding(
+        kind=FindingKind.POSTURE, reason=Reason.CONTESTED_CLAIM, severity=Severity.WARNING,
+        hostname=hostname, gateway=None, listener=None, route=None, other=None,
+        message=(f"{safe(hostname)} is claimed for tenant {safe(claimed.tenant)} by "
+                 f"{claimed.rule} {safe(claimed.claim)}, but the oldest route claiming it, "
+                 f"{safe(evidence.claim)}, belongs to tenant {safe(evidence.tenant)}: findings "
+                 f"of both readings are reported (a late owner's claim makes the older route a "
+                 f"squatter; a false claim cannot hide the older route's findings). A platform "
+                 f"claim (ownership file or ConfigMap) decides alone"),
+        tenant=claimed.tenant, other_tenant=evidence.tenant)
