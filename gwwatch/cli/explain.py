@@ -95,7 +95,8 @@ def _names(refs: list[ObjectRef], limit: int = 10) -> str:
     return shown + (f" and {len(refs) - limit} more" if len(refs) > limit else "")
 
 
-def _gateway(graph: ConflictGraph, text: str) -> tuple[ObjectRef, int | None]:
+def _gateway(graph: ConflictGraph, text: str,
+             where: str = "the input") -> tuple[ObjectRef, int | None]:
     """The Gateway named (or a ListenerSet's Gateway) and the port used without ``--port``."""
     namespace, sep, name = text.partition("/")
     if not sep or not namespace or not name or "/" in name:
@@ -107,12 +108,12 @@ def _gateway(graph: ConflictGraph, text: str) -> tuple[ObjectRef, int | None]:
     if ls is not None and ls.parent is not None and graph.gateway(ls.parent) is not None:
         return ls.parent, ls.listeners[0].port if ls.listeners else None
     gateways = graph.gateways()
-    known = f"Gateways: {_names(gateways)}" if gateways else "the input holds no Gateway"
+    known = f"Gateways: {_names(gateways)}" if gateways else f"{where} holds no Gateway"
     listener_sets = graph.listener_sets()
     if listener_sets:
         known += f"; ListenerSets: {_names(listener_sets)}"
     raise ValueError(f"--gateway {render.escape(text)}: no Gateway (or ListenerSet) of that "
-                     f"name in the input; {known}")
+                     f"name in {where}; {known}")
 
 
 def _host(option: str, value: str, *, port: bool) -> str:
@@ -163,7 +164,9 @@ def query_from_args(args: argparse.Namespace, graph: ConflictGraph) -> Query:
         _host("--host", args.host, port=True)
     if args.sni is not None:
         _host("--sni", args.sni, port=False)
-    gateway, first_port = _gateway(graph, args.gateway)
+    gateway, first_port = _gateway(graph, args.gateway,
+                                   "the cluster" if getattr(args, "cluster", False)
+                                   else "the input")
     port = args.port if args.port is not None else first_port
     if port is None:
         raise ValueError(f"--gateway {render.escape(args.gateway)}: Gateway "

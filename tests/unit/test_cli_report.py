@@ -407,6 +407,21 @@ def test_completion_knows_every_flag() -> None:
                 assert flag in bash_script and flag in zsh_script, (command.name, flag)
 
 
+def test_progress_on_stderr_for_big_clusters() -> None:
+    import io
+
+    from gwwatch.runtime.resources import NAMESPACES
+    small, big = io.StringIO(), io.StringIO()
+    for stream, count in ((small, 1999), (big, 10_000)):
+        progress = cluster.Progress(stream)
+        progress.page(NAMESPACES, count)  # not a terminal: no counter
+        progress.listed(NAMESPACES, count, 3.04)
+        progress.analysing()
+    assert small.getvalue() == ""
+    assert big.getvalue() == ("\rgwwatch: listed 10000 Namespaces (v1) in 3.0 s\n"
+                              "gwwatch: analysing 10000 objects\n")
+
+
 def test_kubectl_plugin_entry_point() -> None:
     import tomllib
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
