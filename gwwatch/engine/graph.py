@@ -32,11 +32,15 @@ from gwwatch.engine.model import (
     Route,
 )
 from gwwatch.engine.precedence import Request
-from gwwatch.engine.vocabulary import Severity, age_key, route_kind_spec
+from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, Severity, age_key
 
 __all__ = ["ConflictGraph", "analyse"]
 
 Arena = tuple[ObjectRef, int, str]  # (gateway, port, route kind)
+# Route kind → the listener protocols whose traffic it competes for, as a plain dict: looked up
+# for every slice analysed.
+_TRAFFIC_PROTOCOLS: dict[str, tuple[Protocol, ...]] = {
+    str(k): spec.traffic_protocols for k, spec in ROUTE_KINDS.items()}
 Slice = tuple[Arena, str]
 
 
@@ -322,7 +326,7 @@ class ConflictGraph:
         gateways: set[ObjectRef] = set()
         reattach: set[ObjectRef] = set()
         hosts: set[str] = set()
-        if route_kind_spec(ref.kind) is not None:
+        if ref.kind in ROUTE_KINDS:
             reattach.add(ref)
             self._put_route(ref, obj if isinstance(obj, Route) else None)
         elif ref.kind == "Gateway":
@@ -620,10 +624,9 @@ class ConflictGraph:
         state = self._topology.listeners(gateway)
         if state is None:
             return []
-        spec = route_kind_spec(kind)
-        assert spec is not None
+        traffic = _TRAFFIC_PROTOCOLS[kind]
         listener = conflicts.choose_listener(
-            [li for li in state.on_port(port) if li.protocol in spec.traffic_protocols], hostname)
+            [li for li in state.on_port(port) if li.protocol in traffic], hostname)
         if listener is None:
             return []
         contenders = [
