@@ -60,8 +60,10 @@ class Settings(BaseSettings):
     controller_name: str = "gwwatch.io/conflict-watcher"
     # Namespaces sharing this label's value are one tenant ("" = every namespace is one).
     tenant_label: str = DEFAULT_TENANT_LABEL
-    # Claims in Namespace annotations (gwwatch.io/hostnames) count; whoever can annotate a
-    # namespace can then claim hostnames — switch off where that is too many people.
+    # Claims in Namespace annotations (gwwatch.io/hostnames) count. A claim only adds findings
+    # (the oldest route's are kept where they disagree), so trusting them costs at most extra
+    # findings beside a ContestedClaim naming the claimant; switch off where whoever can
+    # annotate a namespace should not add findings to other tenants' routes.
     trust_namespace_annotations: bool = True
     # Severity of a Hijack between namespaces of one tenant (never critical).
     intra_tenant_severity: Literal["warning", "info"] = "warning"
