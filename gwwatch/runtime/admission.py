@@ -329,11 +329,11 @@ class Reviewer:
         def judge(graph: ConflictGraph
                   ) -> tuple[Decision | None, tuple[str, ...], Parsed | None]:
             # In the graph's own thread, between two batches: nothing else touches the graph.
-            checked, skipped = self._affordable(graph, subject, parsed, overlay)
+            checked, skipped, laid = self._affordable(graph, subject, parsed, overlay)
             if checked is None:
                 return None, skipped, None
-            full = graph.what_if(upserts=[*overlay, checked])
-            base = graph.what_if(upserts=overlay) if overlay else None
+            full = graph.what_if(upserts=[*laid, checked])
+            base = graph.what_if(upserts=laid) if laid else None
             current = ({f.identity: f for f in graph.findings_of(subject)} if full.changed
                        else {})
             added = attributable(full, base=base, previous=current.get)
@@ -367,13 +367,15 @@ class Reviewer:
                              str(version) if operation == "UPDATE" and version else None)
         return decision
 
-
     def _affordable(self, graph: ConflictGraph, subject: ObjectRef, parsed: Parsed,
-                    overlay: list[Parsed]) -> tuple[Parsed | None, tuple[str, ...]]:
+                    overlay: list[Parsed]
+                    ) -> tuple[Parsed | None, tuple[str, ...], list[Parsed]]:
         """What the what-if may analyse within ``max_hostnames`` claimed hostnames: ``parsed``
         itself; a route without its broadest hostnames, a ListenerSet without its broadest
         listeners (left out: the second value); or ``None`` (the reach, as the second value's
-        only item)."""
+        only item). Third: the pending objects laid over the graph, the cheapest first within
+        half the budget (the overlay is a guard for the reviewed object, never a way to make
+        its own check unaffordable)."""
         def listeners_of(ref: ObjectRef) -> tuple[Listener, ...]:
             parent = graph.gateway(ref) if ref.kind == "Gateway" else (
                 graph.listener_set(ref) if ref.kind == "ListenerSet" else None)
@@ -385,17 +387,22 @@ class Reviewer:
 
         current: Parsed | None = (graph.route(subject) or graph.listener_set(subject)
                                   or graph.gateway(subject))
-        fixed = cost(current) + sum(cost(p) for p in overlay)
+        fixed = cost(current)
+        laid: list[Parsed] = []
+        for c, _, p in sorted((cost(p), i, p) for i, p in enumerate(overlay)):
+            if fixed + c <= self.max_hostnames // 2:
+                laid.append(p)
+                fixed += c
         total = fixed + cost(parsed)
         if total <= self.max_hostnames:
-            return parsed, ()
+            return parsed, (), laid
         if fixed < self.max_hostnames and (isinstance(parsed, ListenerSet) or (
                 isinstance(parsed, Route) and parsed.hostnames)):
             narrow, left = narrowed(parsed, budget=self.max_hostnames - fixed,
                                     claimed_under=graph.claimed_under)
             if narrow is not None:
-                return narrow, left
-        return None, (str(total),)
+                return narrow, left, laid
+        return None, (str(total),), laid
 
 
 def _request(doc: object) -> Mapping[str, Any]:

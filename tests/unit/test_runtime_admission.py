@@ -215,6 +215,23 @@ class TestBoundedCost:
         assert response["warnings"][-1].startswith(
             "gwwatch: not checked for listener broad (*.example.com)")
 
+    async def test_pending_objects_cannot_make_the_check_unaffordable(self) -> None:
+        """Admitted objects waiting for the watch join the what-if within half the budget, so
+        piling them up cannot get a hijack waved through unchecked."""
+        billing = [http_route(f"svc-{i}", OWNER.namespace, hostnames=[f"svc-{i}.example.com"],
+                              matches=[match("/")], created=ts(1)) for i in range(6)]
+        graph = scan(*base_objects(), owner_route(), *billing)
+        r = reviewer(graph, settled=lambda: False)
+        r.max_hostnames = 6
+        for k in range(3):  # the owner's own namespace: admitted, pending
+            mine = http_route(f"more-{k}", OWNER.namespace, matches=[match(f"/more{k}")],
+                              hostnames=[HOST, f"svc-{k}.example.com",
+                                         f"svc-{k + 3}.example.com"], created=ts(50))
+            assert (await r.review(review(mine)))["response"]["allowed"] is True
+        assert len(r.pending) == 3  # 9 claimed hostnames between them
+        response = (await r.review(review(thief_route(), dry_run=True)))["response"]
+        assert response["allowed"] is False
+
     async def test_a_busy_graph_thread_answers_not_checked_in_time(self) -> None:
         graph = scan(*base_objects(), owner_route())
 
