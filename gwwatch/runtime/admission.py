@@ -47,7 +47,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 
-from gwwatch.engine import ConflictGraph, Invalid, ObjectRef, Parsed, parse
+from gwwatch.engine import ConflictGraph, Finding, Invalid, ObjectRef, Parsed, parse
 from gwwatch.engine.admission import (
     OPERATIONS,
     REVIEWED_KINDS,
@@ -337,6 +337,10 @@ class Reviewer:
             current = ({f.identity: f for f in graph.findings_of(subject)} if full.changed
                        else {})
             added = attributable(full, base=base, previous=current.get)
+            probe = _ref_of(checked)
+            if probe != subject:  # checked beside its old version: its findings are ours
+                added = tuple(_unprobe(f, probe, subject) for f in added
+                              if not {f.route, f.other} <= {probe, subject})
             return decide(mode=self.mode, operation=operation, subject=subject, added=added,
                           tenant=graph.tenant, claim_hint=self.claim_hint), skipped, checked
 
@@ -358,7 +362,9 @@ class Reviewer:
             decision = dataclasses.replace(
                 decision, warnings=(*decision.warnings, note),
                 outcome=Outcome.WARNED if decision.allowed else decision.outcome)
-        if decision.allowed and not request.get("dryRun"):
+        # A probe (checked beside its too broad old version) stays out of the overlay: laid
+        # over the graph it would replace that old version, the cost the probe avoided.
+        if decision.allowed and not request.get("dryRun") and _ref_of(checked) == subject:
             old = request.get("oldObject")
             meta = old.get("metadata") if isinstance(old, Mapping) else None
             version = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
@@ -388,6 +394,12 @@ class Reviewer:
         current: Parsed | None = (graph.route(subject) or graph.listener_set(subject)
                                   or graph.gateway(subject))
         fixed = cost(current)
+        if fixed > self.max_hostnames // 2 and isinstance(parsed, Route) and parsed.hostnames:
+            # Replacing a too broad old version would analyse all it covered. Check the new
+            # version beside it instead, under another name (its findings are mapped back):
+            # adding an exact hostname to a broad route buys it no pass.
+            parsed = dataclasses.replace(parsed, ref=_probe_ref(subject))
+            fixed = 0
         laid: list[Parsed] = []
         for c, _, p in sorted((cost(p), i, p) for i, p in enumerate(overlay)):
             if fixed + c <= self.max_hostnames // 2:
@@ -403,6 +415,21 @@ class Reviewer:
             if narrow is not None:
                 return narrow, left, laid
         return None, (str(total),), laid
+
+
+def _probe_ref(ref: ObjectRef) -> ObjectRef:
+    """A name no Kubernetes object can have (``~`` is not allowed in names)."""
+    return ObjectRef(ref.kind, ref.namespace, ref.name + "~")
+
+
+def _unprobe(f: Finding, probe: ObjectRef, subject: ObjectRef) -> Finding:
+    def back(ref: ObjectRef | None) -> ObjectRef | None:
+        return subject if ref == probe else ref
+
+    return dataclasses.replace(
+        f, route=back(f.route), other=back(f.other),
+        message=f.message.replace(f"{probe.namespace}/{probe.name}",
+                                  f"{subject.namespace}/{subject.name}"))
 
 
 def _request(doc: object) -> Mapping[str, Any]:

@@ -193,6 +193,22 @@ class TestBoundedCost:
         assert (await r.review(review(wild, dry_run=True)))["response"] == {
             "uid": "u-1", "allowed": True}
 
+    async def test_adding_an_exact_hostname_to_a_broad_route_buys_it_no_pass(self) -> None:
+        """The stored version covers the busy domain (too broad to replace in a what-if): the
+        new version is checked beside it, and its hijack is refused under its own name."""
+        broad = thief_route(host="*.example.com")
+        graph = scan(*base_objects(), owner_route(), *self.busy_domain(10), broad)
+        r = reviewer(graph)
+        r.max_hostnames = 6
+        updated = thief_route()
+        updated["spec"]["hostnames"] = ["*.example.com", HOST]
+        response = (await r.review(review(updated, operation="UPDATE", old=broad)))["response"]
+        assert response["allowed"] is False
+        message = response["status"]["message"]
+        assert "HTTPRoute analytics/dashboard (tenant analytics) takes api.example.com" in message
+        assert "~" not in message
+        assert len(r.pending) == 0
+
     async def test_a_broad_listener_does_not_buy_a_takeover_listener_a_pass(self) -> None:
         """A ListenerSet whose exact listener would take the owner's requests, plus a wildcard
         listener over the busy domain: the wildcard is left out, the takeover refused."""
