@@ -8,6 +8,10 @@ and arguments, kubeconfig contexts for ``--context`` — and generating it from
 :func:`gwwatch.cli.build_parser` means a new flag is completed without anyone touching this
 file. Both scripts complete ``gwwatch`` and ``kubectl-gwwatch``.
 
+``kubectl gwwatch <TAB>`` is kubectl's own completion: kubectl (1.26 and later) runs
+``kubectl_complete-gwwatch ARGS... WORD`` from ``PATH`` and reads cobra's answer (one candidate a
+line, then ``:DIRECTIVE``); :func:`kubectl_complete` is that program, from the same parser.
+
     source <(gwwatch completion bash)                              # bash, this shell
     gwwatch completion zsh > "${fpath[1]}/_gwwatch"                # zsh, then compinit
 """
@@ -16,13 +20,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any, Final
 
 from gwwatch.cli.exits import ExitCode
 
-__all__ = ["SHELLS", "Command", "Option", "add_parser", "bash", "commands", "run", "zsh"]
+__all__ = ["SHELLS", "Command", "Option", "add_parser", "bash", "commands", "complete",
+           "kubectl_complete", "run", "zsh"]
 
 SHELLS: Final = ("bash", "zsh")
 PROGRAMS: Final = ("gwwatch", "kubectl-gwwatch")
@@ -220,6 +226,61 @@ def zsh(parser: argparse.ArgumentParser) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# --- kubectl's plugin completion (cobra's protocol) ------------------------------------------
+
+FILES: Final = 0  # cobra's ShellCompDirectiveDefault: the shell completes file names
+NO_FILES: Final = 4  # ShellCompDirectiveNoFileComp
+
+
+def _contexts() -> list[str]:
+    try:
+        done = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name"],
+                              capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def complete(parser: argparse.ArgumentParser, words: list[str]) -> tuple[list[str], int]:
+    """Candidates for the last of ``words`` (the words after ``gwwatch``; the last one is being
+    typed, ``""`` for a new one) and cobra's directive."""
+    *before, cur = words or [""]
+    cmds = {c.name: c for c in commands(parser)}
+    name = next((w for w in before if w in cmds), None)
+
+    def matching(candidates: list[str] | tuple[str, ...]) -> list[str]:
+        return [c for c in candidates if c.startswith(cur)]
+
+    if name is None:
+        return matching(_top_options(parser) if cur.startswith("-") else list(cmds)), NO_FILES
+    command = cmds[name]
+    prev = before[-1] if before else ""
+    option = next((o for o in command.options if prev in o.flags and o.takes_value), None)
+    if option is not None:
+        if option.choices:
+            return matching(option.choices), NO_FILES
+        if option.files:
+            return [], FILES
+        if option.contexts:
+            return matching(_contexts()), NO_FILES
+        return [], NO_FILES
+    if cur.startswith("-"):
+        return matching([f for o in command.options for f in o.flags]), NO_FILES
+    if command.positional_choices:
+        return matching(command.positional_choices), NO_FILES
+    return [], FILES if command.positional_files else NO_FILES
+
+
+def kubectl_complete(argv: list[str] | None = None) -> int:
+    """``kubectl_complete-gwwatch``: what kubectl runs for ``kubectl gwwatch ...<TAB>``."""
+    from gwwatch.cli import build_parser
+
+    words = sys.argv[1:] if argv is None else argv
+    candidates, directive = complete(build_parser("kubectl gwwatch"), list(words))
+    sys.stdout.write("".join(f"{c}\n" for c in candidates) + f":{directive}\n")
+    return ExitCode.OK
 
 
 def add_parser(sub: Any) -> None:

@@ -395,6 +395,23 @@ def test_bash_completion_of_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert bash_complete(["gwwatch", "scan", "--baseline", "ro"]) == ["routes.yaml"]
 
 
+@pytest.mark.parametrize(("words", "expected"), [
+    (["ex"], (["explain"], completion.NO_FILES)),
+    (["scan", "--fail-on", ""], (["critical", "warning", "info", "never"],
+                                 completion.NO_FILES)),
+    (["scan", "--baseline", "x"], ([], completion.FILES)),
+    (["scan", "--tenant-label", ""], ([], completion.NO_FILES)),
+    (["explain", "--gateway", "infra/gw", "--t"], (["--tenant-label", "--tls", "--tcp"],
+                                                   completion.NO_FILES)),
+    (["explain", ""], ([], completion.FILES)),
+    (["completion", "z"], (["zsh"], completion.NO_FILES)),
+])
+def test_kubectl_plugin_completion(words: list[str],
+                                   expected: tuple[list[str], int]) -> None:
+    from gwwatch.cli import build_parser
+    assert completion.complete(build_parser(), words) == expected
+
+
 def test_completion_knows_every_flag() -> None:
     """Written from the parser: every option of every command is in both scripts."""
     from gwwatch.cli import build_parser
