@@ -195,6 +195,16 @@ def test_what_if_reports_the_offender_as_added_then_nothing_new(
     assert result["level"] == sarif.LEVELS["critical"] == "error"
     assert result["baselineState"] == "new"
 
+    # explain with the change laid over the cluster: the offender would serve /v1/charge.
+    would = gwwatch("explain", "--gateway", f"{t.infra}/prod-gateway", "--host",
+                    f"api.{t.domain}", "--path", "/v1/charge", t.dir, kubeconfig=kubeconfig)
+    assert would.returncode == 0, would.stderr
+    assert f"route: HTTPRoute {t.analytics}/metrics-dashboard" in would.stdout
+    now = gwwatch("explain", "--gateway", f"{t.infra}/prod-gateway", "--host",
+                  f"api.{t.domain}", "--path", "/v1/charge", kubeconfig=kubeconfig)
+    assert f"route: HTTPRoute {t.billing}/billing-api" in now.stdout
+    assert "finding:" not in now.stdout
+
     # Once the cluster holds the offender, the same change adds nothing.
     t.apply(OFFENDER)
     again = gwwatch("scan", "--output", "json", t.dir, kubeconfig=kubeconfig)
