@@ -690,6 +690,10 @@ class ConflictGraph:
             assert isinstance(subject, str)
             if subject not in self._global.by_host:  # no route holds it: nothing to contest
                 return []
+            self._refresh_claims()
+            claimed = self._annotation_claims.owner(subject)
+            if claimed is None or claimed.tenant is None:  # only a claim can contest (cheap)
+                return []
             found = self.owners(subject)
             if not found.contested:
                 return []
