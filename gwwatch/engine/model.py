@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gwwatch.engine import hostnames
+from gwwatch.engine import hostnames, regex
 from gwwatch.engine.vocabulary import (
     GROUP,
     HOSTNAME_KINDS,
@@ -554,12 +554,21 @@ def _value_matches(
         if type_ not in ("Exact", "RegularExpression"):
             unsupported = f"{where}[{i}].type {_show(type_)} is not supported"
             continue
+        if type_ == "RegularExpression":
+            unsupported = unsupported or _refused_regex(value, f"{where}[{i}].value")
         key = name.lower() if lower else name
         if key in seen:
             continue
         seen.add(key)
         out.append(HeaderMatch(key, type_, value))
     return tuple(sorted(out, key=lambda h: h.name)), unsupported
+
+
+def _refused_regex(pattern: str, where: str) -> str | None:
+    """RegularExpression values are RE2 (as Envoy-based implementations compile them); one RE2
+    refuses (a backreference, lookaround) is an unsupported value, never run elsewhere."""
+    why = regex.refusal(pattern)
+    return None if why is None else f"{where} {_show(pattern)} is not RE2 syntax: {why[:120]}"
 
 
 def _parse_http_match(raw: object, where: str) -> tuple[Match, str | None]:
@@ -576,7 +585,7 @@ def _parse_http_match(raw: object, where: str) -> tuple[Match, str | None]:
         if "//" in path_value or "/./" in path_value or "/../" in path_value:
             raise _Malformed(f"{where}.path.value {_show(path_value)} is not a normalised path")
     elif path_type == "RegularExpression":
-        pass
+        unsupported = _refused_regex(path_value, f"{where}.path.value")
     else:
         unsupported = f"{where}.path.type {_show(path_type)} is not supported"
     method = _opt_str(item, "method", where)
@@ -604,6 +613,10 @@ def _parse_grpc_match(raw: object, where: str) -> tuple[Match, str | None]:
         name = _opt_str(method, "method", f"{where}.method")
         if grpc_type not in ("Exact", "RegularExpression"):
             unsupported = f"{where}.method.type {_show(grpc_type)} is not supported"
+        elif grpc_type == "RegularExpression":
+            unsupported = next((why for why in (
+                _refused_regex(v, f"{where}.method") for v in (service, name)
+                if isinstance(v, str)) if why is not None), None)
         if not service and not name:
             raise _Malformed(f"{where}.method needs a service or a method")
     headers, unsup_h = _value_matches(item.get("headers"), f"{where}.headers", lower=True)

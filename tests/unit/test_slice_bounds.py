@@ -22,8 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gwwatch.engine import ConflictGraph, FindingKind, Policy, parse
-from gwwatch.engine import conflicts, precedence
+from gwwatch.engine import ConflictGraph, FindingKind, Policy, conflicts, parse, precedence
 from gwwatch.engine.model import ObjectRef, Parsed
 from tests.unit import builders as b
 
