@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.hostile                    # every vector, 60 s budget per run
     .venv/bin/python -m bench.hostile --vectors a c --budget 60
     .venv/bin/python -m bench.hostile --json             # one JSON object per run, for a note
+    .venv/bin/python -m bench.hostile --growth           # per-change cost, 1 to 1,000 (table)
 
 (from the repository root: the objects come from tests/builders.py).
 
@@ -33,6 +34,12 @@ Vectors:
      between events
   f  a Namespace annotation claiming the victim's exact hostname beside 300 hijackers: cost,
      and how many Hijacks against the victim survive the claim
+``--growth`` grows the two shapes of issue 11 from 1 to 1,000 in one process: matches per
+hostname (vector c: 20 routes mirroring the same paths; the change: one route edited) and
+hijackers of one victim (vector d; the change: one more hijacker). Per change it prints the
+CPU time, the work counted as calls of ``precedence.applies``/``witnesses``/``contains`` (the
+unit tests/unit/test_slice_bounds.py bounds), and both per match or hijacker: flat columns
+mean cost linear in the slice, what docs/architecture.md ("Per-change complexity") states.
 Figures, not assertions: nothing here fails on a slow machine.
 """
 
@@ -440,6 +447,76 @@ def rows(result: dict[str, Any]) -> Iterator[list[str]]:
         first = False
 
 
+GROWTH_SIZES = [1, 10, 100, 250, 500, 1000]
+
+
+def _counted(call: Callable[[], object]) -> tuple[float, int]:
+    """CPU seconds and request-space primitive calls of ``call``."""
+    from gwwatch.engine import precedence
+
+    calls = [0]
+    real = {name: getattr(precedence, name) for name in ("applies", "witnesses", "contains")}
+
+    def counting(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            calls[0] += 1
+            return fn(*args, **kw)
+        return wrapper
+
+    for name, fn in real.items():
+        setattr(precedence, name, counting(fn))
+    try:
+        c0 = time.process_time()
+        call()
+        cpu = time.process_time() - c0
+    finally:
+        for name, fn in real.items():
+            setattr(precedence, name, fn)
+    return cpu, calls[0]
+
+
+def growth(sizes: list[int]) -> None:
+    from gwwatch.engine import ConflictGraph, Policy
+
+    header = ["size", "matches: change CPU ms", "calls", "calls/match", "us/match",
+              "hijackers: change CPU ms", "calls", "calls/hijacker", "us/hijacker", "hijacks"]
+    table = []
+    for size in sizes:
+        routes, per = _split(size)
+        paths = [("PathPrefix", f"/p{j}") for j in range(per)]
+        objs = [*base()]
+        for i in range(routes):
+            objs += [b.namespace(f"team-{i}"), route(f"r{i}", f"team-{i}", paths, created=1 + i)]
+        graph = ConflictGraph(Policy())
+        graph.apply([_parse(o) for o in objs])
+        last = routes - 1
+        edited = _parse(route(f"r{last}", f"team-{last}",
+                              [*paths[:-1], ("PathPrefix", f"/p{per - 1}/edited")],
+                              created=1 + last, version=1))
+        m_cpu, m_calls = _counted(lambda g=graph, o=edited: g.upsert(o))
+        matches = routes * per
+        hijack = [*base(), b.namespace(VICTIM_NS), victim([("PathPrefix", "/v1")])]
+        for i in range(size - 1):
+            hijack += [b.namespace(f"team-h{i}"),
+                       route(f"h{i}", f"team-h{i}", [("PathPrefix", f"/v1/charge{i}")],
+                             created=10 + i)]
+        hijack.append(b.namespace(f"team-h{size - 1}"))
+        run = Run.__new__(Run)
+        run.graph = ConflictGraph(Policy())
+        run.graph.apply([_parse(o) for o in hijack])
+        last_one = _parse(route(f"h{size - 1}", f"team-h{size - 1}",
+                                [("PathPrefix", f"/v1/charge{size - 1}")], created=10 + size))
+        h_cpu, h_calls = _counted(lambda g=run.graph, o=last_one: g.upsert(o))
+        table.append([str(size), f"{m_cpu * 1e3:.1f}", str(m_calls), f"{m_calls / matches:.1f}",
+                      f"{m_cpu * 1e6 / matches:.0f}", f"{h_cpu * 1e3:.1f}", str(h_calls),
+                      f"{h_calls / size:.1f}", f"{h_cpu * 1e6 / size:.0f}",
+                      str(run.hijacks_of_victim())])
+        print("  ".join(table[-1]), file=sys.stderr, flush=True)
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    for r in [header, *table]:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", nargs="+", choices=sorted(VECTORS), default=sorted(VECTORS))
@@ -448,7 +525,12 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per run (default 60)")
     ap.add_argument("--json", action="store_true", help="one JSON object per run")
     ap.add_argument("--one", nargs=2, metavar=("VECTOR", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--growth", action="store_true",
+                    help="per-change cost as matches per hostname and hijackers grow (table)")
     args = ap.parse_args()
+    if args.growth:
+        growth(args.sizes or GROWTH_SIZES)
+        return
     if args.one is not None:
         VECTORS[args.one[0]][1](int(args.one[1]))
         return
