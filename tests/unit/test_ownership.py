@@ -7,7 +7,10 @@
   specific claim winning; otherwise the tenant of the oldest route claiming the hostname
   (ties: ``{namespace}/{name}``, the spec's own tie-break);
 - two tenants claiming the same hostname: a ``Posture``/``ConflictingClaims`` finding and no
-  owner;
+  claim wins (``owner()`` says so; the findings follow the oldest route);
+- annotation claims add, never subtract: where a claim and the oldest route disagree, the
+  findings of both readings and a ``Posture``/``ContestedClaim`` finding;
+- an unlabelled namespace is never the label-value tenant of the same spelling;
 - ``gwwatch.io/shared-with`` on the owner's namespace names the tenants it shares with.
 """
 
@@ -303,14 +306,14 @@ class TestAnnotationsAddNeverSubtract:
     contested claim." Each vector below is one issue 11 measured."""
 
     def test_a_second_exact_claim_does_not_erase_every_hijack(self) -> None:
-        """The victim claims its exact hostname and 30 routes of other tenants take parts of
+        """The victim claims its exact hostname and 300 routes of other tenants take parts of
         it; an attacker annotating its own namespace with the same name made every Hijack
         vanish (and the victim's TrafficHijacked go) behind one ConflictingClaims warning."""
         objs = [WILD, b.namespace("victim", hostnames=HOST), _victim_route(),
-                _intruder_route(), *_hijackers(30)]
+                _intruder_route(), *_hijackers(300)]
         before = b.scan(*objs)
         hijacks = _pairs(before, "Hijack")
-        assert len(hijacks) == 31 and all(s == "critical" for _, _, s in hijacks)
+        assert len(hijacks) == 301 and all(s == "critical" for _, _, s in hijacks)
         graph = ConflictGraph()
         graph.load(b.parse_all(objs))
 
