@@ -366,7 +366,24 @@ def analyse_slice(
                     if taker.route.ref.namespace == victim.route.ref.namespace or pair in found:
                         continue
                     idx.charge()
-                    for req in precedence.witnesses(kind, victim.match, taker.match, hostname):
+                    reqs = precedence.witnesses(kind, victim.match, taker.match, hostname)
+                    if not reqs and _undecided(victim.match, taker.match):
+                        # the automata could not tell within their budget: the taker ranks
+                        # above the victim and may share requests with it, so it is reported
+                        found.add(pair)
+                        hijackers.add(taker.route.ref)
+                        cmp = precedence.compare(taker, victim)
+                        out.append(_hijack(
+                            gateway=gateway, listener=listener, listener_owner=listener_owner,
+                            hostname=hostname, taker=taker.route.ref, victim=victim.route.ref,
+                            space=safe(taker.match.describe()), owner=owner,
+                            taker_tenant=tenant_of(taker), shares=shares, where=where,
+                            intra_tenant_severity=intra_tenant_severity,
+                            why=(describe_basis(cmp, taker, victim)
+                                 + " (may overlap: regex analysis bounded)"),
+                            basis=cmp.basis))
+                        continue
+                    for req in reqs:
                         w = idx.first(req)
                         if w is None or ranked[w].route.ref != taker.route.ref:
                             continue
@@ -627,6 +644,12 @@ def _shadowed(idx: _Slice, hostname: str
         assert top is not None
         out.setdefault(route_ref, {}).setdefault(top.route.ref, (loser, top))
     return out
+
+
+def _undecided(a: Match, b: Match) -> bool:
+    """Whether the automata could not decide if the two path spaces intersect."""
+    overlap = precedence.path_overlap(a, b)
+    return overlap is not None and not overlap.decided
 
 
 def _serves(idx: _Slice, c: Candidate, hostname: str) -> bool:

@@ -144,3 +144,20 @@ def test_hijack_by_regex_names_a_witness_path() -> None:
     answer = graph.explain(gateway=ObjectRef("Gateway", "infra", "gw"), port=80,
                            protocol="http", request=Request(HOST, "/v1/admin0"))
     assert answer.winner is not None and answer.winner.route.ref.name == "evil"
+
+
+def test_undecided_overlap_is_reported_as_may_overlap() -> None:
+    """Two patterns whose product is too large to search within ``regex.MAX_STEPS``: the
+    engine cannot tell, so the higher-ranked route of another tenant is reported as a possible
+    hijacker, said to be bounded, never silently let through."""
+    graph = b.scan(
+        b.gateway(listeners=[b.listener("http", port=80, from_="All")]),
+        b.namespace("infra"), b.namespace("team-a"), b.namespace("team-evil"),
+        b.http_route("api", "team-a", hostnames=[HOST], created=b.ts(1), rules=[
+            b.rule(b.match("/[ab]*a[ab]{999}c", type="RegularExpression"))]),
+        b.http_route("evil", "team-evil", hostnames=[HOST], created=b.ts(5), rules=[
+            b.rule(b.match("/[ab]{1000}c(x|yz)?", type="RegularExpression"))]))
+    hijacks = [f for f in graph.findings_of(ObjectRef("HTTPRoute", "team-a", "api"))
+               if f.kind == FindingKind.HIJACK]
+    assert [f.route.name for f in hijacks if f.route is not None] == ["evil"]
+    assert hijacks[0].message.endswith("(may overlap: regex analysis bounded)")
