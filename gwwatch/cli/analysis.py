@@ -191,8 +191,9 @@ def note_name_order(graph: ConflictGraph) -> None:
         routes = (graph.route(f.route), graph.route(f.other))
         if all(r is not None and r.created for r in routes):
             continue
-        owner = graph.owner(f.hostname)
-        if owner is not None and owner.rule != "oldest route":
+        # a claim decided alone; a contested hostname is read by its oldest route too
+        owners = graph.owners(f.hostname).owners
+        if owners and all(owner.rule != "oldest route" for owner in owners):
             continue
         print("gwwatch: note: routes without creationTimestamp count as older in "
               "namespace/name order, so who owns a hostname may follow names; name the owners "

@@ -276,6 +276,22 @@ class TestOptions:
         assert scan(capsys, "--ownership", own, path)[0] == 1
         assert scan(capsys, "--no-trust-annotations", path)[0] == 1
 
+    def test_a_contested_hostname_still_notes_the_name_order(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Manifests without creationTimestamp: "oldest" follows names. A claim that contests
+        the oldest route does not decide alone, so the note that names decide is still due."""
+        owner = b.http_route("billing", "team-a", hostnames=[HOST], matches=[b.match("/")])
+        taker = b.http_route("dash", "team-b", hostnames=[HOST],
+                             matches=[b.match("/v1/charge")])
+        path = write(tmp_path / "m.yaml", GATEWAY, b.namespace("team-b", hostnames=HOST),
+                     owner, taker)
+        code, _, err = scan(capsys, path)
+        assert code == 1
+        assert "without creationTimestamp" in err
+        own = tmp_path / "owners.yaml"
+        own.write_text(f"team-a: [{HOST}]\n", encoding="utf-8")
+        assert "without creationTimestamp" not in scan(capsys, "--ownership", own, path)[2]
+
 
 class TestJSONContract:
     def test_shape(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
