@@ -400,6 +400,9 @@ def verdict(seconds: float, exact: bool = True) -> str:
 def loop_verdict(result: dict[str, Any]) -> str:
     longest = longest_step(result)
     if longest is None:
+        running = next(s for s in result["steps"] if s["wall_s"] is None)
+        if "progress" in running:  # a burst cut short: its changes so far
+            return verdict(running["progress"]["longest_s"], exact=False)
         # the unfinished step ran for at least what is left of the budget after the others
         done = sum(s["wall_s"] for s in result["steps"] if s["wall_s"] is not None)
         return verdict(result["budget_s"] - done - 1.0, exact=False)
