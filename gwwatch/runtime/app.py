@@ -88,7 +88,7 @@ class App:
                          read_cached=self.informers.cached, observer=self.metrics,
                          on_tampered=self._status_tampered),
             view=self.worker, read_cached=self.informers.cached,
-            workers=settings.status_workers)
+            workers=settings.status_workers, mentions=self.informers.mentions)
         self.events = events.EventController(
             events.EventRecorder(kube, controller=settings.controller_name,
                                  instance=settings.identity, read_cached=self.informers.cached,

@@ -202,6 +202,11 @@ class Informers:
         store = self.stores.get(ref.kind)
         return store.get(ref) if store is not None else None
 
+    def mentions(self, ref: ObjectRef, text: str) -> bool:
+        """Whether ``text`` may occur in ``ref``'s cached object (False: certainly not)."""
+        store = self.stores.get(ref.kind)
+        return store is not None and store.mentions(ref, text)
+
     def namespace_terminating(self, namespace: str) -> bool:
         """Whether the Namespace cache says ``namespace`` is being deleted."""
         obj = self.cached(ObjectRef(NAMESPACES.kind, "", namespace))

@@ -38,7 +38,7 @@ from gwwatch.runtime import errors
 from gwwatch.runtime.backoff import Backoff
 from gwwatch.runtime.kube import Kube
 from gwwatch.runtime.resources import Resource
-from gwwatch.runtime.store import Store, key_of, resource_version, trim
+from gwwatch.runtime.store import Encoded, Store, encode, key_of, resource_version
 
 __all__ = ["KubeListWatch", "ListPage", "ListWatch", "Observer", "Reflector", "WatchTiming"]
 
@@ -220,7 +220,7 @@ class Reflector:
                      error=str(exc))
             self._last_sync_rv_unavailable = True
             items, rv = await self._list_pages("")
-        changed = self.store.replace(items)
+        changed = self.store.replace_encoded(items)
         self.resource_version = rv
         self._last_sync_rv_unavailable = False
         self.lists += 1
@@ -231,8 +231,8 @@ class Reflector:
             self.on_change(key)
         self.synced.set()
 
-    async def _list_pages(self, rv: str) -> tuple[list[dict[str, Any]], str]:
-        items: list[dict[str, Any]] = []
+    async def _list_pages(self, rv: str) -> tuple[list[Encoded], str]:
+        items: list[Encoded] = []
         params: dict[str, str] = {"limit": str(self.timing.page_size)}
         if rv:
             params["resourceVersion"] = rv
@@ -240,8 +240,9 @@ class Reflector:
         list_rv = ""
         while True:
             page = await self.listwatch.list(params)
-            # Trimmed page by page: a list of 100k routes never holds them whole at once.
-            items.extend(trim(item) for item in page.items)
+            # Trimmed and encoded page by page: a list of 100k routes is never held whole as
+            # Python objects.
+            items.extend(encode(self.kind, item) for item in page.items)
             list_rv = list_rv or page.resource_version  # every page is one snapshot
             if not page.continue_:
                 return items, page.resource_version or list_rv

@@ -552,10 +552,13 @@ class StatusController:
     def __init__(self, writer: StatusWriter, *, view: View,
                  read_cached: Callable[[ObjectRef], Mapping[str, Any] | None],
                  workers: int, on_result: Callable[[str, str], None] = lambda c, r: None,
+                 mentions: Callable[[ObjectRef, str], bool] | None = None,
                  ) -> None:
         self.writer = writer
         self.view = view
         self.read_cached = read_cached
+        # A cheap "certainly not" before decoding a cached route (a new term looks at all).
+        self.mentions = mentions
         self.queue: KeyQueue[ObjectRef] = KeyQueue("status", limiter=MaxOfRateLimiter(
             ExponentialRateLimiter(base=self.RETRY_BASE, cap=self.RETRY_CAP, jitter=1.0),
             BucketRateLimiter(qps=self.RETRY_QPS, burst=self.RETRY_BURST)))
@@ -575,6 +578,8 @@ class StatusController:
         return bool(self.view.findings_of(route)) or self.has_ours(route)
 
     def has_ours(self, route: ObjectRef) -> bool:
+        if self.mentions is not None and not self.mentions(route, self.writer.controller):
+            return False
         obj = self.read_cached(route)
         if obj is None:
             return False

@@ -15,16 +15,22 @@ goes: ``managedFields`` (often the largest part of an object), every annotation 
 object), ownerReferences, finalizers, and status other than ``parents``/``phase``. The status
 writer's PUT to ``/status`` may carry the trimmed metadata: for a custom resource the API
 server keeps the stored object and takes only ``status`` from the body.
+
+What is kept is kept as compact JSON (:func:`encode`) and decoded on each read: at 100k routes
+the difference between a few hundred bytes and a few kilobytes per object is most of the
+process's memory, and reads are few (the worker once per change, the status and Event writers
+once per write).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from gwwatch.engine import ObjectRef
 
-__all__ = ["Store", "key_of", "resource_version", "trim"]
+__all__ = ["Encoded", "Store", "encode", "key_of", "resource_version", "trim"]
 
 Obj = Mapping[str, Any]
 
@@ -73,14 +79,27 @@ def resource_version(obj: Obj) -> str:
     return str(meta.get("resourceVersion") or "") if isinstance(meta, Mapping) else ""
 
 
+Encoded = tuple[ObjectRef, str, bytes]  # key, resourceVersion, the trimmed object as JSON
+
+
+def encode(kind: str, obj: Obj) -> Encoded:
+    """``obj`` trimmed and kept as compact JSON: a few hundred bytes, where the same object as
+    Python dicts, lists and strings takes several kilobytes (bench/controller.py --sizes)."""
+    small = trim(obj)
+    blob = json.dumps(small, separators=(",", ":"), default=str).encode()
+    return key_of(kind, small), resource_version(small), blob
+
+
 class Store:
-    """Objects of one kind. Not thread-safe; the event loop is the only writer and reader."""
+    """Objects of one kind, each kept trimmed (:func:`trim`) and encoded as compact JSON; a
+    read decodes a fresh copy (the caller may change it). Not thread-safe; the event loop is
+    the only writer and reader."""
 
     __slots__ = ("_items", "kind")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._items: dict[ObjectRef, Obj] = {}
+        self._items: dict[ObjectRef, tuple[str, bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -89,17 +108,24 @@ class Store:
         return iter(list(self._items))
 
     def get(self, key: ObjectRef) -> Obj | None:
-        return self._items.get(key)
+        entry = self._items.get(key)
+        return json.loads(entry[1]) if entry is not None else None
+
+    def mentions(self, key: ObjectRef, text: str) -> bool:
+        """Whether ``text`` may occur in ``key``'s object (False: it certainly does not), read
+        without decoding it: e.g. whether a route may carry an entry of our controllerName."""
+        entry = self._items.get(key)
+        return entry is not None and json.dumps(text)[1:-1].encode() in entry[1]
 
     def values(self) -> list[Obj]:
-        return list(self._items.values())
+        return [json.loads(blob) for _, blob in self._items.values()]
 
     def upsert(self, obj: Obj) -> ObjectRef | None:
         """Store ``obj``; its key when it is new or its resourceVersion moved, else None."""
-        key = key_of(self.kind, obj)
+        key, rv, blob = encode(self.kind, obj)
         old = self._items.get(key)
-        self._items[key] = trim(obj)
-        if old is not None and resource_version(old) == resource_version(obj) != "":
+        self._items[key] = (rv, blob)
+        if old is not None and old[0] == rv != "":
             return None
         return key
 
@@ -108,13 +134,18 @@ class Store:
 
     def replace(self, items: Iterable[Obj]) -> list[ObjectRef]:
         """Make the store exactly ``items``; the keys that changed, deletes included."""
-        fresh: dict[ObjectRef, Obj] = {}
-        for obj in items:
-            fresh[key_of(self.kind, obj)] = trim(obj)
+        return self.replace_encoded(encode(self.kind, obj) for obj in items)
+
+    def replace_encoded(self, entries: Iterable[Encoded]) -> list[ObjectRef]:
+        """:meth:`replace` with objects already passed through :func:`encode` (a list of 100k
+        routes is encoded page by page, never held whole as dicts)."""
+        fresh: dict[ObjectRef, tuple[str, bytes]] = {}
+        for key, rv, blob in entries:
+            fresh[key] = (rv, blob)
         changed = [k for k in self._items if k not in fresh]  # synthesised deletes
-        for key, obj in fresh.items():
+        for key, (rv, _) in fresh.items():
             old = self._items.get(key)
-            if old is None or resource_version(old) != resource_version(obj):
+            if old is None or old[0] != rv:
                 changed.append(key)
         self._items = fresh
         return changed

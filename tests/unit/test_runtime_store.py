@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gwwatch.engine import parse
+from gwwatch.engine import ObjectRef, parse
 from gwwatch.engine.model import NamespaceInfo
 from gwwatch.runtime.store import Store, trim
 from tests import builders as b
@@ -83,3 +83,26 @@ def test_the_store_keeps_trimmed_objects() -> None:
     kept = store.get(key)
     assert kept is not None and "managedFields" not in kept["metadata"]
     assert "somethingElse" not in kept["status"]
+
+
+def test_the_store_keeps_objects_compact_and_hands_out_copies() -> None:
+    store = Store("HTTPRoute")
+    obj = heavy(b.http_route("api", "team-a", hostnames=["api.example.com"]))
+    key = store.upsert(obj)
+    assert key is not None
+    first = store.get(key)
+    assert first == trim(obj)
+    assert first is not None
+    first["spec"]["hostnames"] = ["changed"]  # a reader's change stays its own
+    assert store.get(key) == trim(obj)
+    assert store.upsert(obj) is None  # same resourceVersion: nothing changed
+
+
+def test_mentions_says_certainly_not_without_decoding() -> None:
+    store = Store("HTTPRoute")
+    obj = heavy(b.http_route("api", "team-a"))
+    key = store.upsert(obj)
+    assert key is not None
+    assert store.mentions(key, "example.net/gw")  # the implementation's entry
+    assert not store.mentions(key, "gwwatch.io/conflict-watcher")
+    assert not store.mentions(ObjectRef("HTTPRoute", "team-a", "missing"), "example.net/gw")
