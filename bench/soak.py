@@ -113,10 +113,12 @@ class Driver:
         self.stop_at = 0.0
 
     def _slot(self) -> float | None:
+        """When the next change is due; None once the duration is over (a rate the server
+        does not sustain is not made up for afterwards)."""
         with self.lock:
             slot = self.next_slot
             self.next_slot += 1.0 / self.args.rate
-        return None if slot >= self.stop_at else slot
+        return None if slot >= self.stop_at or time.monotonic() >= self.stop_at else slot
 
     def _worker(self, seed: int) -> None:
         rng = random.Random(seed)
