@@ -345,6 +345,8 @@ class _Parser:
             end = self.s.find("\\E", self.i)
             text = self.s[self.i + 1:] if end < 0 else self.s[self.i + 1:end]
             self.i = len(self.s) if end < 0 else end + 2
+            if not text:
+                return ("empty",)
             return ("cat", [("chars", self.fold_if(((ord(t), ord(t)),))) for t in text])
         if c == "A":
             self.i += 1

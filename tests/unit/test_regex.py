@@ -9,7 +9,11 @@ compile them with, matching the whole path.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gwwatch.engine import FindingKind, parse, precedence
 from gwwatch.engine import regex as rx
@@ -73,8 +77,8 @@ class TestOverlap:
     def test_prefix_is_element_wise(self) -> None:
         """httproute_types.go, PathPrefix: "the paths `/abc`, `/abc/`, and `/abc/def` would all
         match the prefix `/abc`, but the path `/abcd` would not"."""
-        assert rx.intersect(space("regex", "/abcd.*"), space("prefix", "/abc")) == rx.Overlap(
-            True, None, rx.intersect(space("regex", "/abcd.*"), space("prefix", "/abc")).steps)
+        found = rx.intersect(space("regex", "/abcd.*"), space("prefix", "/abc"))
+        assert found.decided and found.witness is None
         found = rx.intersect(space("regex", "/abc[d/].*"), space("prefix", "/abc"))
         assert found.decided and found.witness == "/abc/"
 
@@ -98,6 +102,11 @@ class TestOverlap:
         assert found.decided and found.witness == witness
         if witness is not None:  # really in both, as RE2 says
             assert rx.full_match(a, witness) and rx.full_match(b, witness)
+
+    def test_quoted_text(self) -> None:
+        """RE2's ``\\Q...\\E`` is literal text, an empty one nothing at all."""
+        assert rx.intersect(space("regex", "/\\Qa.b\\E"), space("exact", "/a.b")).witness == "/a.b"
+        assert rx.intersect(space("regex", "/\\Q\\E"), space("prefix", "/")).witness == "/"
 
     def test_undecided_is_never_guessed(self) -> None:
         """Word boundaries are not modelled; a product past the step budget is not searched
@@ -161,3 +170,34 @@ def test_undecided_overlap_is_reported_as_may_overlap() -> None:
                if f.kind == FindingKind.HIJACK]
     assert [f.route.name for f in hijacks if f.route is not None] == ["evil"]
     assert hijacks[0].message.endswith("(may overlap: regex analysis bounded)")
+
+
+_SMALL = ["/" + "".join(t) for n in range(4) for t in itertools.product("/ab0.-", repeat=n)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab/.*+?|()[]{}^$\\-,0123dDwWsSQEzAx", min_size=1, max_size=10),
+       st.one_of(st.text(alphabet="ab/.*+?|()[]{}^$\\-,0123dDwWsSQEzAx", min_size=1,
+                         max_size=10).map(lambda p: rx.Space("regex", p)),
+                 st.sampled_from([rx.Space(k, v) for k in ("exact", "prefix")
+                                  for v in ("/", "/a", "/a/b", "/ab")])))
+def test_automata_agree_with_re2(pattern: str, other: rx.Space) -> None:
+    """A witness is in both spaces as RE2 matches them; "disjoint" is never contradicted by a
+    short path both take."""
+    if rx.refusal(pattern) is not None or (other.kind == "regex"
+                                           and rx.refusal(other.value) is not None):
+        return
+    mine = rx.Space("regex", pattern)
+    found = rx.intersect(mine, other)
+
+    def takes(space: rx.Space, path: str) -> bool:
+        if space.kind == "exact":
+            return path == space.value
+        if space.kind == "prefix":
+            return precedence.prefix_matches(space.value, path)
+        return rx.full_match(space.value, path)
+
+    if found.witness is not None:
+        assert takes(mine, found.witness) and takes(other, found.witness)
+    elif found.decided:
+        assert not [p for p in _SMALL if takes(mine, p) and takes(other, p)]
