@@ -210,7 +210,10 @@ def test_indexed_analysis_equals_a_plain_scan(routes: list[Any]) -> None:
             b.gateway("gw2", listeners=[b.listener("http", port=80, from_="All"),
                                         b.listener("api", port=80, hostname=HOST, from_="All")])]
     for i, (ns, matches, hosts) in enumerate(routes):
-        parents = [b.parent("gw"), b.parent("gw2")] if i % 2 else None
+        # gw2's listener "api" takes HOST from its listener "http": a route attached only to
+        # "http" is stranded there (listener_hijacks)
+        parents = ([b.parent("gw"), b.parent("gw2")] if i % 3 == 1
+                   else [b.parent("gw2", section="http")] if i % 3 == 2 else None)
         objs.append(b.http_route(f"r{i}", ns, hostnames=hosts, rules=[b.rule(*matches)],
                                  parents=parents, created=b.ts(i % 4)))
     indexed = _graph(objs).findings()
