@@ -484,42 +484,41 @@ def listener_hijacks(
     for victim, attached_to, victim_host in stranded:
         if tenant(victim.ref.namespace) != owner.tenant:
             continue
+        why = (f"requests for {safe(hostname)} reach listener {safe(listener.name)} of "
+               f"{safe(listener.owner.kind)} {safe(listener.owner)} "
+               f"({safe(listener.hostname or 'no hostname')}), more specific than listener "
+               f"{safe(attached_to.name)} ({safe(attached_to.hostname or 'no hostname')}) that "
+               f"{_route(victim.ref)} is attached to with {safe(victim_host)}")
+
+        def told(c: Candidate, space: str, note: str = "",
+                 victim: Route = victim, why: str = why) -> Finding:
+            return _hijack(
+                gateway=gateway, listener=listener.name, listener_owner=listener.owner,
+                hostname=hostname, taker=c.route.ref, victim=victim.ref, space=space,
+                owner=owner, taker_tenant=tenant(c.route.ref.namespace), shares=shares,
+                intra_tenant_severity=intra_tenant_severity,
+                where=f"on Gateway {safe(gateway)}", why=why + note,
+                basis="more specific listener hostname")
+
         taken: set[ObjectRef] = set()
-        for rule in victim.rules:
-            for m in rule.matches:
-                try:
-                    overlapping = idx.overlapping(m)
-                except Bounded:
-                    return out
-                for c in (ranked[pos] for pos in overlapping):
-                    if c.route.ref in taken or c.route.ref.namespace == victim.ref.namespace:
-                        continue
-                    for req in precedence.witnesses(kind, m, c.match, hostname):
-                        try:
-                            w = idx.first(req)
-                        except Bounded:
-                            return out
-                        if w is None or ranked[w].route.ref != c.route.ref:
+        try:
+            for rule in victim.rules:
+                for m in rule.matches:
+                    for c in (ranked[pos] for pos in idx.overlapping(m)):
+                        if c.route.ref in taken or c.route.ref.namespace == victim.ref.namespace:
                             continue
-                        taken.add(c.route.ref)
-                        out.append(_hijack(
-                            gateway=gateway, listener=listener.name,
-                            listener_owner=listener.owner, hostname=hostname,
-                            taker=c.route.ref, victim=victim.ref,
-                            space=_example(c, req), owner=owner,
-                            taker_tenant=tenant(c.route.ref.namespace), shares=shares,
-                            intra_tenant_severity=intra_tenant_severity,
-                            where=f"on Gateway {safe(gateway)}",
-                            why=(f"requests for {safe(hostname)} reach listener "
-                                 f"{safe(listener.name)} of {safe(listener.owner.kind)} "
-                                 f"{safe(listener.owner)} "
-                                 f"({safe(listener.hostname or 'no hostname')}), more specific "
-                                 f"than listener {safe(attached_to.name)} "
-                                 f"({safe(attached_to.hostname or 'no hostname')}) that "
-                                 f"{_route(victim.ref)} is attached to with "
-                                 f"{safe(victim_host)}"),
-                            basis="more specific listener hostname"))
-                        break
+                        for req in precedence.witnesses(kind, m, c.match, hostname):
+                            w = idx.first(req)
+                            if w is None or ranked[w].route.ref != c.route.ref:
+                                continue
+                            taken.add(c.route.ref)
+                            out.append(told(c, _example(c, req)))
+                            break
+        except Bounded:  # past the budget: every other route serving there may take them
+            for c in ranked:
+                if c.route.ref not in taken and c.route.ref.namespace != victim.ref.namespace:
+                    taken.add(c.route.ref)
+                    out.append(told(c, safe(c.match.describe()), _BOUNDED_NOTE))
     return out
 
 

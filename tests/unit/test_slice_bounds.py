@@ -169,6 +169,28 @@ def test_a_slice_past_its_budget_still_reports_the_hijacker(
             and "analysis bounded" not in f.message} == {"guard"}  # decided exactly
 
 
+def test_stranded_owner_past_the_budget_still_hears_of_its_hijackers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner's routes of ``_contested`` attached only to a listener without hostname, the
+    others to the Gateway's more specific listener for the hostname too: requests go there,
+    and the listener-specificity analysis, past its budget, names every route serving them."""
+    objs = _contested(60)
+    objs.append(b.gateway("gw2", listeners=[
+        b.listener("http", port=80, from_="All"),
+        b.listener("api", port=80, hostname=HOST, from_="All")]))
+    for o in objs:
+        if o["kind"] == "HTTPRoute":
+            o["spec"]["parentRefs"] = ([b.parent("gw2", section="http")]
+                                      if o["metadata"]["namespace"] == VICTIM.namespace
+                                      else [b.parent("gw2")])
+    with counted(monkeypatch) as calls:
+        graph = _graph(objs)
+    assert calls[0] < 240 * 480
+    bounded = {f.route.name for f in graph.findings() if f.kind == FindingKind.HIJACK
+               and f.route is not None and "analysis bounded" in f.message}
+    assert bounded >= {"evil0", "evil1"}
+
+
 # --- the index changes nothing: a plain scan of every candidate finds the same ----------------
 
 
