@@ -8,6 +8,10 @@ hands them here with the object under review. The rules:
   requests would reach (``Finding.listener_owner``) unless the ListenerSet belongs to the
   victim's tenant. A victim's or owner's update is never refused because of someone else's
   hijack; Gateways (platform-owned) get warnings only; a DELETE is never refused.
+- A critical Hijack that holds only under a contested Namespace annotation claim
+  (``Finding.contested``: the oldest route's reading does not find it) is said, not refused:
+  whoever can annotate a namespace could otherwise get the oldest route's own updates refused.
+  The evidence reading, or a platform claim, still refuses.
 - Every other new finding at warning or above comes back as an admission warning.
 - ``mode``: ``off`` answers allowed without looking, ``warn`` turns refusals into warnings,
   ``deny`` refuses.
@@ -189,13 +193,20 @@ def attributable(change: Diff, *, base: Diff | None = None,
     out: list[Finding] = []
     for f in change.added:
         was = before.get(f.identity)
-        if was is None or severity_rank(f.severity) < severity_rank(was.severity):
+        if was is None or _stronger(f, was):
             out.append(f)
     for f in change.changed:
         was = before.get(f.identity) or previous(f.identity)
-        if was is not None and severity_rank(f.severity) < severity_rank(was.severity):
+        if was is not None and _stronger(f, was):
             out.append(f)
     return tuple(sorted(out, key=Finding.sort_key))
+
+
+def _stronger(f: Finding, was: Finding) -> bool:
+    """More severe, or as severe and no longer resting on a contested annotation claim alone
+    (the evidence now bears it out: the change made it refusable)."""
+    rank, before = severity_rank(f.severity), severity_rank(was.severity)
+    return rank < before or (rank == before and was.contested and not f.contested)
 
 
 def decide(
@@ -217,14 +228,16 @@ def decide(
         return Decision(True, Outcome.UNCHECKED if mode == Mode.OFF else Outcome.ALLOWED)
     if subject.kind not in REVIEWED_KINDS:
         return Decision(True, Outcome.ALLOWED)
-    refusing = tuple(f for f in added if _offends(f, subject, tenant))
-    others = [f for f in added if f not in refusing
+    offending = [f for f in added if _offends(f, subject, tenant)]
+    refusing = tuple(f for f in offending if not f.contested)
+    claimed = [_on_contested_claim(f) for f in offending if f.contested]
+    others = [f for f in added if f not in offending
               and severity_rank(f.severity) <= severity_rank(Severity.WARNING)]
     if refusing and mode == Mode.DENY:
         return Decision(False, Outcome.DENIED, message=_refusal(refusing, claim_hint),
-                        warnings=_warnings(others), refusing=refusing)
+                        warnings=_warnings(others, first=claimed), refusing=refusing)
     texts = [f"would be refused (webhook mode {mode}): {f.message}" for f in refusing]
-    warnings = _warnings(others, first=texts)
+    warnings = _warnings(others, first=[*texts, *claimed])
     return Decision(True, Outcome.WARNED if warnings else Outcome.ALLOWED, warnings=warnings,
                     refusing=refusing)
 
@@ -240,6 +253,15 @@ def _offends(f: Finding, subject: ObjectRef, tenant: Callable[[str], str]) -> bo
         # victim's own tenant is the owner's change, never refused for someone else's route.
         return f.listener_owner == subject and f.other_tenant != tenant(subject.namespace)
     return f.route == subject
+
+
+def _on_contested_claim(f: Finding) -> str:
+    """The warning for a critical Hijack by the subject that holds only because of a contested
+    Namespace annotation claim: said, never refused."""
+    return (f"not refused, {f.hostname} is owned by tenant {f.other_tenant} only by a contested "
+            f"claim ({HOSTNAMES_ANNOTATION} namespace annotation; the oldest route claiming it "
+            f"belongs to another tenant, and only a platform claim decides alone): "
+            f"{f.severity} {f.kind}: {f.message}")
 
 
 def _refusal(refusing: Sequence[Finding], claim_hint: str) -> str:

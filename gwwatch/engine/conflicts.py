@@ -9,6 +9,7 @@ import bisect
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Final
 
 from gwwatch.engine import hostnames, precedence, regex
@@ -455,7 +456,7 @@ def analyse_slice(
                                  f"{_route(owner_route.ref)} serves the rest; no request is "
                                  f"taken, but the tenants share the hostname without an opt-in"),
                         request_space=safe(c.match.describe()), basis="disjoint request space",
-                        tenant=t, other_tenant=owner_tenant))
+                        tenant=t, other_tenant=owner_tenant, contested=owner.annotation_reading))
     return out
 
 
@@ -570,7 +571,8 @@ def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | No
         message=(f"{_route(taker)} (tenant {safe(taker_tenant)}) takes {safe(hostname)} {space}"
                  f" from {_route(victim)} (tenant {safe(owner_tenant)}, owner of the hostname by "
                  f"{_ownership(owner)}) {where}: {why}{note}"),
-        request_space=space, basis=basis, tenant=taker_tenant, other_tenant=owner_tenant)
+        request_space=space, basis=basis, tenant=taker_tenant, other_tenant=owner_tenant,
+        contested=owner.annotation_reading)
 
 
 _BETWEEN_OWNER_AND_OTHERS: Final = (FindingKind.HIJACK, FindingKind.SHARED_HOSTNAME)
@@ -582,7 +584,9 @@ def merge_readings(readings: Sequence[Sequence[Finding]]) -> list[Finding]:
     What does not depend on the owner (``Shadowed``) is the same in every reading. A Hijack or
     SharedHostname is about a pair of routes: per pair, the findings of the reading that rates
     the pair most severely are kept (of each reading when they tie), so neither reading can
-    lower, or hide, what the other finds.
+    lower, or hide, what the other finds. A finding that only the annotation reading of a
+    contested hostname keeps stays ``contested``; one that another reading also finds as
+    severely does not.
     """
     if len(readings) == 1:
         return list(readings[0])
@@ -607,6 +611,8 @@ def merge_readings(readings: Sequence[Sequence[Finding]]) -> list[Finding]:
             kept = out.get(f.identity)
             if kept is None or severity_rank(f.severity) < severity_rank(kept.severity):
                 out[f.identity] = f
+            elif kept.contested and not f.contested and f.severity == kept.severity:
+                out[f.identity] = replace(kept, contested=False)  # the evidence bears it out
     return list(out.values())
 
 

@@ -40,6 +40,12 @@ class Finding:
     # Who declares ``listener``: the Gateway, or a ListenerSet whose listener names may repeat
     # the Gateway's own.
     listener_owner: ObjectRef | None = None
+    # True when the finding holds only in the annotation reading of a contested hostname: a
+    # Namespace annotation claim names an owner that the oldest route (the evidence) does not,
+    # and the evidence reading does not find this. Whoever can annotate a namespace can write
+    # such a claim, so admission never refuses on it alone. Not part of the identity: the
+    # finding stays the same finding when the evidence comes to bear it out.
+    contested: bool = False
 
     @property
     def identity(self) -> tuple[object, ...]:

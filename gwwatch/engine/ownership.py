@@ -180,6 +180,10 @@ class Owner:
     contenders: tuple[str, ...] = ()
     # What the other reading of a contested hostname says ("" when nothing contests it).
     contested: str = ""
+    # This is the annotation reading of a contested hostname: a Namespace annotation claim
+    # (which whoever can annotate a namespace may write) that the oldest route does not bear
+    # out. Findings computed under it carry ``Finding.contested``.
+    annotation_reading: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +216,7 @@ def readings(platform: Owner | None, annotation: Owner | None,
             f"tenants {contenders} claim it by conflicting namespace annotations "
             f"{annotation.claim}")),))
     return Readings((
-        replace(annotation, contested=(
+        replace(annotation, annotation_reading=True, contested=(
             f"the oldest route claiming it, {evidence.claim}, belongs to tenant "
             f"{evidence.tenant}")),
         replace(evidence, contested=(

@@ -15,7 +15,7 @@ import pytest
 
 from gwwatch.engine import ConflictGraph, Policy, parse
 from gwwatch.engine.admission import Decision, Mode, Outcome, attributable, decide, unchecked
-from gwwatch.engine.findings import Finding
+from gwwatch.engine.findings import Diff, Finding
 from gwwatch.engine.model import ObjectRef, Parsed
 from gwwatch.engine.vocabulary import Severity
 from tests.builders import (
@@ -184,6 +184,75 @@ class TestAdmitted:
         d = decide(mode=Mode.DENY, operation=operation, subject=ObjectRef("HTTPRoute", *THIEF),
                    added=review(graph, thief_route()).refusing)
         assert d == Decision(True, Outcome.ALLOWED)
+
+
+class TestContestedClaims:
+    """An annotation claim adds protection, never a veto: a tenant that annotates its namespace
+    with another tenant's hostname must not get that tenant's own updates refused."""
+
+    @staticmethod
+    def claimed_by_the_thief() -> ConflictGraph:
+        # The owner's route is the oldest on HOST; the thief claims HOST on paper and serves
+        # a longer prefix under it (the techresolve hijack, admitted before the webhook ran).
+        graph = scan(namespace("infra"), namespace(OWNER[0]),
+                     namespace(THIEF[0], hostnames=HOST), shared_gateway(), owner_route(),
+                     thief_route())
+        assert any(f.reason == "ContestedClaim" for f in graph.findings())
+        return graph
+
+    def test_the_victims_update_taking_its_path_back_is_admitted_with_a_warning(self) -> None:
+        """The owner serves /v1/charge itself again: by the thief's annotation the owner now
+        hijacks the thief (critical, the owner's route is the offender); by the evidence it
+        is the owner's own hostname. Said, not refused, naming the contested claim."""
+        graph = self.claimed_by_the_thief()
+        updated = owner_route()
+        updated["spec"]["rules"][0]["matches"] = [match("/"), match("/v1/charge")]
+        d = review(graph, updated, operation="UPDATE")
+        assert d.allowed and d.outcome == Outcome.WARNED and not d.refusing
+        (text,) = [w for w in d.warnings if "not refused" in w]
+        assert "critical Hijack" in text
+        assert f"owned by tenant {THIEF[0]} only by a contested claim" in text
+        assert "gwwatch.io/hostnames" in text
+        # the finding itself names the claim and what contests it
+        assert f"namespace annotation {HOST}; contested:" in text
+        # it is the annotation reading's finding, flagged as such, same identity as ever
+        (f,) = [f for f in graph.what_if(upserts=[parsed(updated)]).added
+                if f.kind == "Hijack" and f.route == ref_of(updated)]
+        assert f.contested and f.severity == Severity.CRITICAL
+        assert f.identity == dataclasses.replace(f, contested=False).identity
+
+    def test_the_same_update_is_refused_where_the_platform_assigns_the_hostname(self) -> None:
+        """A platform claim decides alone: no contest, the owner's route would take the
+        requests of the hostname's owner, and that is refused."""
+        policy = Policy(ownership={THIEF[0]: (HOST,)})
+        graph = scan(namespace("infra"), namespace(OWNER[0]), namespace(THIEF[0]),
+                     shared_gateway(), owner_route(), thief_route(), policy=policy)
+        updated = owner_route()
+        updated["spec"]["rules"][0]["matches"] = [match("/"), match("/v1/charge")]
+        d = review(graph, updated, operation="UPDATE")
+        assert d.outcome == Outcome.DENIED
+        assert not d.refusing[0].contested
+
+    def test_the_techresolve_offender_is_still_refused_despite_its_annotation(self) -> None:
+        """The thief's claim on paper buys its route nothing: by the evidence (the owner's
+        route is the oldest) the thief takes the owner's requests, and that refuses."""
+        graph = scan(namespace("infra"), namespace(OWNER[0]),
+                     namespace(THIEF[0], hostnames=HOST), shared_gateway(), owner_route())
+        d = review(graph, thief_route())
+        assert d.outcome == Outcome.DENIED
+        (f,) = d.refusing
+        assert (f.route, f.other, f.contested) == (
+            ObjectRef("HTTPRoute", *THIEF), ObjectRef("HTTPRoute", *OWNER), False)
+
+    def test_a_contested_finding_the_evidence_comes_to_bear_out_counts_as_new(self) -> None:
+        """``attributable``: the same critical Hijack, no longer resting on the claim alone,
+        is what the change adds (it is refusable from now on)."""
+        graph = self.claimed_by_the_thief()
+        (f,) = [f for f in graph.findings() if f.kind == "Hijack"]
+        contested = dataclasses.replace(f, contested=True)
+        change = Diff(added=(), removed=(), changed=(f,))
+        assert attributable(change, previous={f.identity: contested}.get) == (f,)
+        assert attributable(Diff((), (), (contested,)), previous={f.identity: f}.get) == ()
 
 
 class TestModes:
