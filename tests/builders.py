@@ -23,6 +23,7 @@ __all__ = [
     "V1",
     "Obj",
     "gateway",
+    "gateway_class",
     "grpc_match",
     "grpc_route",
     "http_route",
@@ -119,6 +120,17 @@ def gateway(name: str = GW_NAME, namespace: str | None = GW_NS, *,
         spec["allowedListeners"] = {"namespaces": dict(allowed_listeners)}
     return {"apiVersion": api_version, "kind": "Gateway",
             "metadata": _meta(name, namespace, created), "spec": spec}
+
+
+def gateway_class(name: str = "test", *, features: Sequence[str] | None = None,
+                  controller: str = "example.com/gateway", created: str | None = None) -> Obj:
+    """A GatewayClass (cluster-scoped); ``features`` fills ``status.supportedFeatures``
+    (``None``: no status at all, as before the implementation reports)."""
+    out: Obj = {"apiVersion": V1, "kind": "GatewayClass",
+                "metadata": _meta(name, None, created), "spec": {"controllerName": controller}}
+    if features is not None:
+        out["status"] = {"supportedFeatures": [{"name": f} for f in sorted(features)]}
+    return out
 
 
 def listener_set(name: str, namespace: str, *, listeners: Sequence[Obj],

@@ -281,6 +281,7 @@ def explain_json(e: resolve.Explanation,
             for lost in e.lost
         ],
         "findings": findings_json(findings),
+        "assumptions": list(e.assumptions),
     }
 
 
@@ -340,6 +341,7 @@ def explain_text(e: resolve.Explanation, request: Request,
         else:
             answer = " (HTTP 500)" if e.protocol == "http" else ""
             lines.append(f"  backend{rule_name}: none, the rule has no backendRefs{answer}")
+    lines += [f"assumes: {escape(a)}" for a in e.assumptions]
     for f in findings:
         role = "offender" if f.route is not None and w is not None and (
             f.route == w.route.ref) else "other route"

@@ -3,7 +3,8 @@
 :class:`Topology` holds the objects attachment depends on (Gateways, ListenerSets, Namespaces)
 and works out, per Gateway, which listeners are live: the Gateway's own first, then those of
 the ListenerSets it accepts (oldest first), a listener that conflicts with an earlier one on its
-port dropped. :func:`attach` resolves each parentRef of a route against it.
+port dropped. :func:`attach` resolves each parentRef of a route against it. It also holds the
+GatewayClasses, for what a Gateway's implementation says it supports (:meth:`Topology.features`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final
 from gwwatch.engine import hostnames
 from gwwatch.engine.model import (
     Gateway,
+    GatewayClass,
     LabelSelector,
     Listener,
     ListenerSet,
@@ -24,7 +26,7 @@ from gwwatch.engine.model import (
     ParentRef,
     Route,
 )
-from gwwatch.engine.vocabulary import GROUP, HOSTNAME_KINDS, Protocol, age_key, may_share_port
+from gwwatch.engine.vocabulary import GROUP, HOSTNAME_KINDS, age_key, may_share_port
 
 __all__ = [
     "ACCEPTED",
@@ -32,6 +34,7 @@ __all__ = [
     "NO_MATCHING_LISTENER_HOSTNAME",
     "NO_MATCHING_PARENT",
     "UNSUPPORTED_VALUE",
+    "Features",
     "GatewayListeners",
     "ParentStatus",
     "Topology",
@@ -43,6 +46,17 @@ NOT_ALLOWED_BY_LISTENERS: Final = "NotAllowedByListeners"
 NO_MATCHING_LISTENER_HOSTNAME: Final = "NoMatchingListenerHostname"
 NO_MATCHING_PARENT: Final = "NoMatchingParent"
 UNSUPPORTED_VALUE: Final = "UnsupportedValue"
+# pkg/features/gateway.go: the Extended feature of listener isolation (gateway_types.go,
+# GatewaySpec.Listeners, "General Listener behavior").
+LISTENER_ISOLATION: Final = "GatewayHTTPListenerIsolation"
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the engine takes a Gateway's implementation to do, and on what it rests that."""
+
+    isolation: bool  # requests for a hostname reach only the most specific listener's routes
+    assumptions: tuple[str, ...]  # one sentence per assumption, for ``explain``
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +115,12 @@ class Topology:
     knows which routes to attach again.
     """
 
-    __slots__ = ("_cache", "_sets_by_gateway", "gateways", "listener_sets", "namespaces")
+    __slots__ = ("_cache", "_sets_by_gateway", "classes", "gateways", "listener_sets",
+                 "namespaces")
 
     def __init__(self) -> None:
         self.gateways: dict[ObjectRef, Gateway] = {}
+        self.classes: dict[str, GatewayClass] = {}
         self.listener_sets: dict[ObjectRef, ListenerSet] = {}
         self.namespaces: dict[str, NamespaceInfo] = {}
         self._sets_by_gateway: dict[ObjectRef, set[ObjectRef]] = {}
@@ -119,6 +135,14 @@ class Topology:
             self.gateways[ref] = gw
         self._cache.pop(ref, None)
         return {ref}
+
+    def put_class(self, name: str, cls: GatewayClass | None) -> set[ObjectRef]:
+        """Add, replace or (``None``) forget a GatewayClass: the Gateways of that class."""
+        if cls is None:
+            self.classes.pop(name, None)
+        else:
+            self.classes[name] = cls
+        return {ref for ref, gw in self.gateways.items() if gw.class_name == name}
 
     def put_listener_set(self, ref: ObjectRef, ls: ListenerSet | None) -> set[ObjectRef]:
         touched: set[ObjectRef] = set()
@@ -153,6 +177,36 @@ class Topology:
 
     def namespace(self, name: str) -> NamespaceInfo:
         return self.namespaces.get(name) or NamespaceInfo.implied(name)
+
+    def isolated(self, gateway: ObjectRef) -> bool:
+        """Whether requests at ``gateway`` reach only the most specific listener's routes: false
+        only when its GatewayClass publishes supported features without listener isolation."""
+        gw = self.gateways.get(gateway)
+        cls = self.classes.get(gw.class_name) if gw is not None else None
+        return cls is None or cls.features is None or LISTENER_ISOLATION in cls.features
+
+    def features(self, gateway: ObjectRef) -> Features:
+        """:meth:`isolated` with the sentence saying what it rests on."""
+        gw = self.gateways.get(gateway)
+        if gw is None:
+            return Features(True, ())
+        name = gw.class_name
+        cls = self.classes.get(name)
+        if cls is None:
+            why = (f"GatewayClass {name} is not known: listener isolation "
+                   f"({LISTENER_ISOLATION}) assumed")
+        elif cls.features is None:
+            why = (f"GatewayClass {name} publishes no status.supportedFeatures: listener "
+                   f"isolation ({LISTENER_ISOLATION}) assumed")
+        elif LISTENER_ISOLATION in cls.features:
+            why = (f"GatewayClass {name} supports {LISTENER_ISOLATION}: a request reaches only "
+                   f"the routes of the most specific listener covering its hostname")
+        else:
+            return Features(False, (
+                f"GatewayClass {name} does not claim {LISTENER_ISOLATION}: a request may reach "
+                f"the routes of every listener on the port whose hostname covers it, so they "
+                f"compete in one precedence order",))
+        return Features(True, (why,))
 
     def listener_sets_of(self, gateway: ObjectRef) -> set[ObjectRef]:
         return set(self._sets_by_gateway.get(gateway, ()))
@@ -195,13 +249,17 @@ class Topology:
 
 
 def _conflict(listener: Listener, live: Iterable[Listener]) -> str | None:
+    """Why ``listener`` cannot join ``live``, if it cannot. Listeners are distinct when they
+    differ in port, protocol or hostname (gateway_types.go, "Distinct Listeners": listeners
+    "that all share a protocol value MUST have _different_ values for _at least one_ of these
+    fields": port, hostname): a TLS and an HTTPS listener for one hostname on one port are both
+    live (``conflicts.gateway_posture`` reports the pair as ambiguous for clients)."""
     for other in live:
         if other.port != listener.port:
             continue
         if not may_share_port(other.protocol, listener.protocol):
             return "ProtocolConflict"
-        one_udp = (other.protocol == Protocol.UDP) != (listener.protocol == Protocol.UDP)
-        if other.hostname == listener.hostname and not one_udp:
+        if other.hostname == listener.hostname and other.protocol == listener.protocol:
             return "HostnameConflict"
     return None
 

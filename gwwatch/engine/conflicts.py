@@ -21,6 +21,7 @@ from gwwatch.engine.vocabulary import (
     HOSTNAME_KINDS,
     HOSTNAME_PROTOCOLS,
     FindingKind,
+    Protocol,
     Reason,
     RouteKind,
     Severity,
@@ -33,6 +34,7 @@ __all__ = [
     "choose_listener",
     "claims_posture",
     "contested_claim",
+    "cross_serving",
     "describe_basis",
     "gateway_posture",
     "hostname_posture",
@@ -81,17 +83,26 @@ def _ownership(owner: Owner) -> str:
     return text
 
 
+def _listener_rank(li: Listener) -> tuple[tuple[int, int], bool, str, str, str]:
+    # Most specific hostname first; on a tie (only a TLS and an HTTPS listener for one hostname
+    # can tie: any other pair on a port conflicts) the TLS listener, whose routes compete for
+    # the SNI's traffic as TLSRoutes; then by owner and name, never by list order.
+    spec = hostnames.specificity(li.hostname or hostnames.ANY)
+    return ((-spec[0], -spec[1]), li.protocol != Protocol.TLS, li.owner.namespace,
+            li.owner.name, li.name)
+
+
 def choose_listener(listeners: Iterable[Listener], hostname: str | None) -> Listener | None:
     """The listener that requests for ``hostname`` reach: the most specific that covers it.
 
     ``hostname=None`` is a request without a hostname: only a listener without one serves it.
+    The choice never depends on the order of ``listeners``.
     """
     best: Listener | None = None
     for li in listeners:
         own = li.hostname or hostnames.ANY
         fits = own == hostnames.ANY if hostname is None else hostnames.covers(own, hostname)
-        if fits and (best is None or hostnames.specificity(own) > hostnames.specificity(
-                best.hostname or hostnames.ANY)):
+        if fits and (best is None or _listener_rank(li) < _listener_rank(best)):
             best = li
     return best
 
@@ -547,6 +558,51 @@ def unreachable_claims(
     return out
 
 
+def cross_serving(
+    *,
+    gateway: ObjectRef,
+    listener: Listener,
+    hostname: str,
+    rejected: Route,
+    cause: Route,
+    owner: Owner | None,
+    tenant: Callable[[str], str],
+    shares: Callable[[str, str], bool],
+    intra_tenant_severity: Severity = Severity.WARNING,
+) -> Finding:
+    """``rejected`` (an HTTPRoute or GRPCRoute) is not accepted on ``listener`` because the
+    older ``cause``, of the other kind, shares ``hostname`` there (grpcroute_types.go,
+    GRPCRouteSpec.Hostnames). A Hijack when that takes the owner's traffic: the owner's route
+    is rejected because of another namespace's route; otherwise ``rejected`` is Shadowed."""
+    rejected_tenant = tenant(rejected.ref.namespace)
+    cause_tenant = tenant(cause.ref.namespace)
+    where = (f"on listener {safe(listener.name)} of {safe(listener.owner.kind)} "
+             f"{safe(listener.owner)}")
+    why = (f"an HTTPRoute and a GRPCRoute whose hostnames intersect on one listener are "
+           f"not both accepted: the older, {_route(cause.ref)}, is accepted and "
+           f"{_route(rejected.ref)} is rejected there (Accepted=False), so none of its rules "
+           f"serve on that listener")
+    if (owner is not None and owner.tenant == rejected_tenant
+            and cause.ref.namespace != rejected.ref.namespace):
+        return _hijack(
+            gateway=gateway, listener=listener.name, listener_owner=listener.owner,
+            hostname=hostname, taker=cause.ref, victim=rejected.ref,
+            space=f"(every {safe(rejected.kind)} request)", owner=owner,
+            taker_tenant=cause_tenant, shares=shares, where=where, why=why,
+            basis="older route of the other kind (cross serving)",
+            intra_tenant_severity=intra_tenant_severity)
+    return Finding(
+        kind=FindingKind.SHADOWED, reason=Reason.REJECTED_BY_OTHER_KIND,
+        severity=Severity.INFO if rejected_tenant == cause_tenant else Severity.WARNING,
+        hostname=hostname, gateway=gateway, listener=listener.name,
+        listener_owner=listener.owner, route=rejected.ref, other=cause.ref,
+        message=(f"{_route(rejected.ref)} shares {safe(hostname)} with the older "
+                 f"{_route(cause.ref)} {where} of Gateway {safe(gateway)}: {why}"),
+        request_space=f"(every {safe(rejected.kind)} request)",
+        basis="older route of the other kind (cross serving)",
+        tenant=rejected_tenant, other_tenant=cause_tenant)
+
+
 def _hijack(*, gateway: ObjectRef, listener: str, listener_owner: ObjectRef | None,
             hostname: str, taker: ObjectRef,
             victim: ObjectRef, space: str, owner: Owner, taker_tenant: str,
@@ -730,8 +786,28 @@ def gateway_posture(
             listener_owner=li.owner,
             route=None, other=None, message=message, tenant=gateway_tenant))
 
+    listeners = list(listeners)
+    twins: dict[tuple[int, str | None], list[Listener]] = {}
+    for li in listeners:
+        if li.protocol in (Protocol.TLS, Protocol.HTTPS):
+            twins.setdefault((li.port, li.hostname), []).append(li)
     for li in listeners:
         name = f"listener {safe(li.name)} of {safe(li.owner.kind)} {safe(li.owner)}"
+        others = [o for o in twins.get((li.port, li.hostname), ()) if o.protocol != li.protocol]
+        if li in twins.get((li.port, li.hostname), ()) and others:
+            # gateway_types.go, GatewaySpec.Listeners: distinct listeners let "the
+            # implementation ... match inbound requests to a single distinct Listener", yet an
+            # implementation may "not consider those cases compatible" when it "cannot mix
+            # HTTPS and generic TLS listens on the same port".
+            listed = ", ".join(f"{safe(o.name)} ({o.protocol}) of {safe(o.owner.kind)} "
+                               f"{safe(o.owner)}" for o in sorted(
+                                   others, key=lambda o: (o.owner, o.name)))
+            posture(Reason.AMBIGUOUS_LISTENERS, Severity.WARNING, li,
+                    f"{name} ({li.protocol}) shares port {li.port} and hostname "
+                    f"{safe(li.hostname or 'none')} with {listed}: a client's SNI cannot tell "
+                    f"them apart, so which one takes a connection (TLS passthrough or HTTPS "
+                    f"termination) depends on the implementation, and one that cannot mix them "
+                    f"on a port may refuse both")
         tenants = tenants_by_listener.get((li.owner, li.name), set())
         open_to_others = li.allowed_from in ("All", "Selector")
         if open_to_others and li.hostname is None and li.protocol in HOSTNAME_PROTOCOLS:

@@ -19,19 +19,24 @@ Steps, as a Gateway does them:
 3. the routes of the kind that attached to that listener, each with the most specific of its
    hostnames there that matches the request, and their matches that accept the request;
 4. the first of those in precedence order serves it; every other one lost on some step.
+
+What the answer rests on besides the objects is in ``Explanation.assumptions``: for HTTP and
+gRPC, whether the Gateway's implementation isolates listeners (its GatewayClass'
+``status.supportedFeatures``, ``GatewayHTTPListenerIsolation``). Without isolation, step 3 takes
+the routes of every listener on the port whose hostname covers the request's.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from gwwatch.engine import conflicts, hostnames, precedence
 from gwwatch.engine.model import Backend, Listener, ObjectRef
 from gwwatch.engine.precedence import Candidate, Comparison, Request
-from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, RouteKindSpec
+from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, RouteKind, RouteKindSpec
 
 if TYPE_CHECKING:  # the graph calls explain(); explain only reads the graph's public queries
     from gwwatch.engine.graph import ConflictGraph
@@ -78,6 +83,9 @@ class Explanation:
     winner: Candidate | None
     basis: str  # why the winner won (or why nothing did)
     lost: tuple[Lost, ...]  # the other candidates, in precedence order
+    # what the answer takes the implementation to do (listener isolation), and why: one
+    # sentence each
+    assumptions: tuple[str, ...] = ()
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -150,6 +158,10 @@ def _fail(gateway: ObjectRef, port: int, protocol: str, host: str | None, sni: s
                        None, basis, ())
 
 
+# Request kinds whose listener choice depends on the implementation's listener isolation.
+_ISOLATION_KINDS: Final = frozenset((RouteKind.HTTP, RouteKind.GRPC))
+
+
 def explain(
     graph: ConflictGraph,
     *,
@@ -168,6 +180,17 @@ def explain(
     spec = _SPECS.get(protocol)
     if spec is None:
         raise ValueError(f"unknown protocol {protocol!r}")
+    if spec.kind not in _ISOLATION_KINDS:
+        return _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
+                        request=request, sni=sni, isolated=True)
+    features = graph.features(gateway)
+    found = _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
+                     request=request, sni=sni, isolated=features.isolation)
+    return replace(found, assumptions=features.assumptions)
+
+
+def _explain(graph: ConflictGraph, spec: RouteKindSpec, *, gateway: ObjectRef, port: int,
+             protocol: str, request: Request, sni: str | None, isolated: bool) -> Explanation:
     kind = spec.kind
     # An HTTP-level request (HTTP, gRPC) carries a Host besides the TLS SNI.
     http_level = Protocol.HTTPS in spec.protocols
@@ -219,7 +242,14 @@ def explain(
                      listener_basis, "no listener takes the request")
     if not http_level:
         sni = None
-    candidates, attached, for_host = _candidates(graph, gateway, port, kind, listener, request)
+    reach: Collection[Listener] = {listener}
+    if not isolated:  # every listener on the port whose hostname covers the request's
+        reach = [li for li in fitting
+                 if (hostnames.matches(li.hostname or hostnames.ANY, host) if host is not None
+                     else li.hostname is None)]
+        listener_basis += ("; without listener isolation the routes of "
+                           + ", ".join(_listener_name(li) for li in reach) + " compete")
+    candidates, attached, for_host = _candidates(graph, gateway, port, kind, reach, request)
     ranked = precedence.select(candidates)
     if not ranked:
         if not attached:
@@ -249,12 +279,13 @@ def explain(
 
 
 def _candidates(graph: ConflictGraph, gateway: ObjectRef, port: int, kind: str,
-                listener: Listener, request: Request) -> tuple[list[Candidate], int, int]:
-    """Matches on ``listener`` that accept ``request``; also how many routes are attached
+                listeners: Collection[Listener], request: Request
+                ) -> tuple[list[Candidate], int, int]:
+    """Matches on ``listeners`` that accept ``request``; also how many routes are attached
     there and how many of them have a hostname matching the request."""
     hosts_by_route: dict[ObjectRef, list[str]] = {}
     for claim in graph.claims(gateway, port, kind):
-        if claim.listener == listener:
+        if claim.listener in listeners:
             hosts_by_route.setdefault(claim.route, []).append(claim.hostname)
     out: list[Candidate] = []
     for_host = 0

@@ -5,6 +5,10 @@ port, route kind): only claims in one arena compete for requests. Within an aren
 analysis is a *slice*: the requests for one hostname ``H`` that some claim names, contested by
 every claim whose hostname covers ``H`` on the listener that ``H``'s requests reach.
 
+HTTPRoutes and GRPCRoutes on one listener also compete for hostnames as wholes (cross serving,
+:meth:`ConflictGraph._resolve_cross`): where their hostnames intersect, the older route is
+accepted and the newer one is not attached to that listener at all.
+
 When one object changes the graph attaches again only the routes that can depend on it,
 and analyses again only the slices whose claims or owner can have changed: the cost follows the
 claims that share hostnames with the change, not the size of the cluster.
@@ -19,10 +23,18 @@ from dataclasses import dataclass
 
 from gwwatch.engine import conflicts, hostnames, ownership
 from gwwatch.engine import explain as explaining
-from gwwatch.engine.attachment import GatewayListeners, ParentStatus, Topology, attach
+from gwwatch.engine.attachment import (
+    Attached,
+    Features,
+    GatewayListeners,
+    ParentStatus,
+    Topology,
+    attach,
+)
 from gwwatch.engine.findings import Diff, Finding, diff
 from gwwatch.engine.model import (
     Gateway,
+    GatewayClass,
     Invalid,
     Listener,
     ListenerSet,
@@ -32,7 +44,7 @@ from gwwatch.engine.model import (
     Route,
 )
 from gwwatch.engine.precedence import Request
-from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, Severity, age_key
+from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, Reason, RouteKind, Severity, age_key
 
 __all__ = ["ConflictGraph", "analyse"]
 
@@ -42,6 +54,13 @@ Arena = tuple[ObjectRef, int, str]  # (gateway, port, route kind)
 _TRAFFIC_PROTOCOLS: dict[str, tuple[Protocol, ...]] = {
     str(k): spec.traffic_protocols for k, spec in ROUTE_KINDS.items()}
 Slice = tuple[Arena, str]
+ListenerKey = tuple[ObjectRef, ObjectRef, str]  # (gateway, listener owner, listener name)
+# The kinds that serve each other's requests on one listener (grpcroute_types.go,
+# GRPCRouteSpec.Hostnames): only one of two intersecting routes of these kinds is accepted.
+_CROSS_KINDS: frozenset[str] = frozenset((RouteKind.HTTP, RouteKind.GRPC))
+# Kinds whose requests an implementation without listener isolation may route through a less
+# specific listener's routes (GatewayHTTPListenerIsolation is about HTTP listeners).
+_UNISOLATED_KINDS: frozenset[str] = _CROSS_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +151,18 @@ class ConflictGraph:
         self._claims_stale = False  # annotation claims and sharing wait for their next reader
         self._file_claims_stale = False  # tenant names changed under the file's claims
         self._listener_namespaces: dict[tuple[ObjectRef, ObjectRef, str], Counter[str]] = {}
+        # Cross serving: what attach() said before it (route → statuses), the HTTPRoutes and
+        # GRPCRoutes on each listener with the hostnames they get there, the routes each
+        # listener rejects (rejected → the route that caused it), the listeners to resolve
+        # again, and whether every listener's cross-serving findings must be said again.
+        self._raw_status: dict[ObjectRef, tuple[ParentStatus, ...]] = {}
+        self._cross_members: dict[ListenerKey, dict[ObjectRef, tuple[str, ...]]] = {}
+        self._cross_keys_of: dict[ObjectRef, frozenset[ListenerKey]] = {}
+        self._rejections: dict[ListenerKey, dict[ObjectRef, ObjectRef]] = {}
+        self._rejected: dict[ObjectRef, dict[ListenerKey, ObjectRef]] = {}
+        self._cross_pending: set[ListenerKey] = set()
+        self._cross_changed: set[ListenerKey] = set()
+        self._cross_all = False
         self._deferred: tuple[set[Slice], set[ObjectRef], set[str]] | None = None
         self._findings: dict[tuple[object, ...], Finding] = {}
         # route → its findings (as ``route`` or ``other``), by identity; mirrors _findings
@@ -188,6 +219,20 @@ class ConflictGraph:
 
     def listener_set(self, ref: ObjectRef) -> ListenerSet | None:
         return self._topology.listener_sets.get(ref)
+
+    def gateway_class(self, name: str) -> GatewayClass | None:
+        return self._topology.classes.get(name)
+
+    def features(self, gateway: ObjectRef) -> Features:
+        """What the engine takes ``gateway``'s implementation to do (listener isolation), from
+        its GatewayClass' ``status.supportedFeatures``, and the sentences saying so."""
+        return self._topology.features(gateway)
+
+    def rejected_by(self, route: ObjectRef) -> dict[tuple[ObjectRef, str], ObjectRef]:
+        """Cross serving: (listener owner, listener name) → the route of the other kind whose
+        intersecting hostnames got ``route`` rejected on that listener."""
+        return {(key[1], key[2]): cause
+                for key, cause in sorted(self._rejected.get(route, {}).items())}
 
     def listener_sets(self) -> list[ObjectRef]:
         """Every ListenerSet, sorted."""
@@ -331,6 +376,9 @@ class ConflictGraph:
             self._put_route(ref, obj if isinstance(obj, Route) else None)
         elif ref.kind == "Gateway":
             gateways |= self._topology.put_gateway(ref, obj if isinstance(obj, Gateway) else None)
+        elif ref.kind == "GatewayClass":
+            gateways |= self._topology.put_class(
+                ref.name, obj if isinstance(obj, GatewayClass) else None)
         elif ref.kind == "ListenerSet":
             gateways |= self._topology.put_listener_set(
                 ref, obj if isinstance(obj, ListenerSet) else None)
@@ -344,6 +392,7 @@ class ConflictGraph:
             hosts |= self._namespace_hosts(old) | self._namespace_hosts(new)
             hosts |= self._sharing_hosts(ref.name, tenant_before, old, new)
             self._claims_stale = True
+            self._cross_all = True  # owners, tenants and opt-ins the findings name may change
             # An unlabelled namespace spelled like a label value that came or went is named
             # differently now: whatever names its tenant is said again, and the file's claims
             # and the opt-ins that name it by that spelling may mean another tenant.
@@ -367,6 +416,8 @@ class ConflictGraph:
             for claim in self._claims_by_route.get(route_ref, ()):
                 hosts.add(claim.hostname)
                 gateways.add(claim.arena[0])
+        if self._deferred is None:
+            self._resolve_cross(gateways, hosts)
         if self._deferred is not None:
             self._deferred[1].update(gateways)
             self._deferred[2].update(hosts)
@@ -399,6 +450,7 @@ class ConflictGraph:
                 self.upsert(obj)
             _, gateways, hosts = self._deferred
             self._deferred = None
+            self._resolve_cross(gateways, hosts)
             dirty: set[Slice] = set()
             for h in hosts:
                 dirty |= self._slices_under(h)
@@ -435,6 +487,8 @@ class ConflictGraph:
             return self._topology.gateways.get(ref)
         if ref.kind == "ListenerSet":
             return self._topology.listener_sets.get(ref)
+        if ref.kind == "GatewayClass":
+            return self._topology.classes.get(ref.name)
         if ref.kind == "Namespace":
             return self._topology.namespaces.get(ref.name)
         return self._routes.get(ref)
@@ -452,6 +506,64 @@ class ConflictGraph:
             self._routes_by_ns.setdefault(ref.namespace, set()).add(ref)
 
     def _reattach(self, ref: ObjectRef) -> None:
+        route = self._routes.get(ref)
+        raw = attach(route, self._topology) if route is not None else ()
+        if route is None:
+            self._raw_status.pop(ref, None)
+        else:
+            self._raw_status[ref] = raw
+        if ref.kind in _CROSS_KINDS:
+            members: dict[ListenerKey, list[str]] = {}
+            for st in raw:
+                for att in st.attached:
+                    if att.listener.gateway is not None:
+                        hosts = members.setdefault(_listener_key(att.listener), [])
+                        hosts += [h for h in att.hostnames if h not in hosts]
+            old_keys = self._cross_keys_of.pop(ref, frozenset())
+            for key in old_keys:
+                on = self._cross_members.get(key)
+                if on is not None:
+                    on.pop(ref, None)
+                    if not on:
+                        del self._cross_members[key]
+            for key, hosts in members.items():
+                self._cross_members.setdefault(key, {})[ref] = tuple(hosts)
+            if members:
+                self._cross_keys_of[ref] = frozenset(members)
+            self._cross_pending |= old_keys | set(members)
+        self._install(ref)
+
+    def _install(self, ref: ObjectRef) -> None:
+        """The route's statuses and claims: what attach() said, less the listeners that reject
+        it for cross serving."""
+        self._drop_claims(ref)
+        route = self._routes.get(ref)
+        if route is None:
+            self._status.pop(ref, None)
+            return
+        statuses = self._raw_status.get(ref, ())
+        rejected = self._rejected.get(ref)
+        if rejected:
+            statuses = tuple(_without(st, rejected) for st in statuses)
+        self._status[ref] = statuses
+        claims: list[Claim] = []
+        for st in statuses:
+            for att in st.attached:
+                if att.listener.gateway is None:
+                    continue
+                for h in att.hostnames:
+                    claim = Claim(ref, att.listener, h)
+                    if claim not in claims:
+                        claims.append(claim)
+        for claim in claims:
+            key = (claim.arena[0], claim.listener.owner, claim.listener.name)
+            self._listener_namespaces.setdefault(key, Counter())[ref.namespace] += 1
+            self._arenas.setdefault(claim.arena, _HostIndex()).add(claim)
+            self._global.add(claim)
+            self._arenas_by_host.setdefault(claim.hostname, Counter())[claim.arena] += 1
+        self._claims_by_route[ref] = tuple(claims)
+
+    def _drop_claims(self, ref: ObjectRef) -> None:
         for claim in self._claims_by_route.pop(ref, ()):
             key = (claim.arena[0], claim.listener.owner, claim.listener.name)
             per_ns = self._listener_namespaces[key]
@@ -470,28 +582,68 @@ class ConflictGraph:
                 del counter[claim.arena]
             if not counter:
                 del self._arenas_by_host[claim.hostname]
-        route = self._routes.get(ref)
-        if route is None:
-            self._status.pop(ref, None)
-            return
-        statuses = attach(route, self._topology)
-        self._status[ref] = statuses
-        claims: list[Claim] = []
-        for st in statuses:
-            for att in st.attached:
-                if att.listener.gateway is None:
+
+    def _resolve_cross(self, gateways: set[ObjectRef], hosts: set[str]) -> None:
+        """Cross serving on every listener whose HTTPRoutes or GRPCRoutes changed: which routes
+        it rejects, and the claims of each route whose rejection changed (their hostnames and
+        Gateways join ``hosts`` and ``gateways``, for analysis).
+
+        A listener carrying one kind only rejects nothing and costs a look-up; one carrying
+        both costs a pass over its routes, oldest first (linear in them, times their hostnames).
+        """
+        pending, self._cross_pending = self._cross_pending, set()
+        for key in pending:
+            members = self._cross_members.get(key, {})
+            new = _cross_rejections(members, self._routes) if len(
+                {ref.kind for ref in members}) > 1 else {}
+            old = self._rejections.pop(key, {})
+            if new:
+                self._rejections[key] = new
+            if old or new:
+                self._cross_changed.add(key)
+            for ref in {*old, *new}:
+                if old.get(ref) == new.get(ref):
                     continue
-                for h in att.hostnames:
-                    claim = Claim(ref, att.listener, h)
-                    if claim not in claims:
-                        claims.append(claim)
-        for claim in claims:
-            key = (claim.arena[0], claim.listener.owner, claim.listener.name)
-            self._listener_namespaces.setdefault(key, Counter())[ref.namespace] += 1
-            self._arenas.setdefault(claim.arena, _HostIndex()).add(claim)
-            self._global.add(claim)
-            self._arenas_by_host.setdefault(claim.hostname, Counter())[claim.arena] += 1
-        self._claims_by_route[ref] = tuple(claims)
+                per_route = self._rejected.setdefault(ref, {})
+                if ref in new:
+                    per_route[key] = new[ref]
+                else:
+                    per_route.pop(key, None)
+                if not per_route:
+                    del self._rejected[ref]
+                for claim in self._claims_by_route.get(ref, ()):
+                    hosts.add(claim.hostname)
+                    gateways.add(claim.arena[0])
+                if ref in self._routes:
+                    self._install(ref)
+                for claim in self._claims_by_route.get(ref, ()):
+                    hosts.add(claim.hostname)
+                    gateways.add(claim.arena[0])
+                hosts.update(members.get(ref, ()))
+
+    def _cross_keys(self, hosts: Iterable[str]) -> set[ListenerKey]:
+        """Listeners whose cross-serving findings name a hostname that one of ``hosts``
+        intersects: their owner may have changed."""
+        if self._cross_all:
+            self._cross_all = False
+            return set(self._rejections)
+        if not self._rejections:
+            return set()
+        keys_by_name: dict[str, set[ListenerKey]] = {}
+        for key, rejected in self._rejections.items():
+            members = self._cross_members.get(key, {})
+            for ref in rejected:
+                for h in members.get(ref, ()):
+                    keys_by_name.setdefault(h, set()).add(key)
+        out: set[ListenerKey] = set()
+        for h in hosts:
+            for c in hostnames.covering(h):  # names that cover h (h itself included)
+                out |= keys_by_name.get(c, set())
+            if hostnames.is_wildcard(h) or h == hostnames.ANY:  # names that h covers
+                for name, keys in keys_by_name.items():
+                    if hostnames.covers(h, name):
+                        out |= keys
+        return out
 
     def _slices_under(self, hostname: str) -> set[Slice]:
         """Every slice whose hostname ``hostname`` covers, in every arena (ownership is global)."""
@@ -582,6 +734,9 @@ class ConflictGraph:
         posture_keys |= {("contested", h) for h in {sl[1] for sl in dirty} | hosts
                          if h != hostnames.ANY}
         posture_keys.add(("claims", None))
+        cross = self._cross_changed | self._cross_keys(hosts | {sl[1] for sl in dirty})
+        self._cross_changed = set()
+        posture_keys |= {("cross", key) for key in cross}
         for key in posture_keys:
             before.extend(self._posture.pop(key, ()))
             new = tuple(self._analyse_posture(key))
@@ -625,10 +780,12 @@ class ConflictGraph:
         if state is None:
             return []
         traffic = _TRAFFIC_PROTOCOLS[kind]
-        listener = conflicts.choose_listener(
-            [li for li in state.on_port(port) if li.protocol in traffic], hostname)
+        fitting = [li for li in state.on_port(port) if li.protocol in traffic]
+        listener = conflicts.choose_listener(fitting, hostname)
         if listener is None:
             return []
+        if kind in _UNISOLATED_KINDS and not self._topology.isolated(gateway):
+            return self._analyse_unisolated(arena, hostname, listener, fitting, index)
         contenders = [
             (c.hostname, self._routes[c.route])
             for c in index.covering(hostname)
@@ -670,8 +827,63 @@ class ConflictGraph:
             by_reading.append(found)
         return unreachable + conflicts.merge_readings(by_reading)
 
+    def _analyse_unisolated(self, arena: Arena, hostname: str, listener: Listener,
+                            fitting: list[Listener], index: _HostIndex) -> list[Finding]:
+        """A slice at a Gateway whose implementation does not claim listener isolation: the
+        routes of every listener on the port whose hostname covers ``hostname`` may serve its
+        requests, so they compete in one precedence order (no route is ListenerShadowed; one
+        on a less specific listener can hijack the owner's on the most specific one)."""
+        gateway, _, kind = arena
+        reach = {li for li in fitting
+                 if hostnames.covers(li.hostname or hostnames.ANY, hostname)}
+        contenders: list[tuple[str, Route]] = []
+        seen: set[ObjectRef] = set()
+        for c in index.covering(hostname):  # the most specific claim of each route first
+            if c.listener in reach and c.route not in seen:
+                seen.add(c.route)
+                contenders.append((c.hostname, self._routes[c.route]))
+        if len(contenders) < 2:
+            return []
+        by_reading: list[list[Finding]] = []
+        for owner in self.owners(hostname, arena).owners or (None,):
+            by_reading.append(conflicts.analyse_slice(
+                kind=kind, gateway=gateway, listener=listener.name,
+                listener_owner=listener.owner, hostname=hostname,
+                contenders=contenders, owner=owner, tenant=self.tenant,
+                shares=self.shares, intra_tenant_severity=self._intra_tenant_severity,
+            ))
+        return conflicts.merge_readings(by_reading)
+
+    def _analyse_cross(self, key: ListenerKey) -> list[Finding]:
+        """Cross-serving findings of one listener: per rejected route, per hostname it shares
+        with the route that got it rejected."""
+        rejected = self._rejections.get(key)
+        state = self._topology.listeners(key[0])
+        if not rejected or state is None:
+            return []
+        listener = next((li for li in state.live if (li.owner, li.name) == key[1:]), None)
+        if listener is None:
+            return []
+        members = self._cross_members.get(key, {})
+        out: list[Finding] = []
+        for ref, cause in sorted(rejected.items()):
+            shared = sorted({both for a in members.get(ref, ()) for b in members.get(cause, ())
+                             if (both := hostnames.intersect(a, b)) is not None})
+            for h in shared:
+                arena = (key[0], listener.port, ref.kind)
+                out += conflicts.merge_readings([
+                    [conflicts.cross_serving(
+                        gateway=key[0], listener=listener, hostname=h,
+                        rejected=self._routes[ref], cause=self._routes[cause], owner=owner,
+                        tenant=self.tenant, shares=self.shares,
+                        intra_tenant_severity=self._intra_tenant_severity)]
+                    for owner in self.owners(h, arena).owners or (None,)])
+        return out
+
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:
         what, subject = key
+        if what == "cross":
+            return self._analyse_cross(subject)  # type: ignore[arg-type]
         if what == "gateway":
             assert isinstance(subject, ObjectRef)
             state = self._topology.listeners(subject)
@@ -712,13 +924,101 @@ class ConflictGraph:
             self._file_claims if self._file_claims else self._annotation_claims)
 
 
+def _listener_key(li: Listener) -> ListenerKey:
+    assert li.gateway is not None
+    return (li.gateway, li.owner, li.name)
+
+
+def _without(st: ParentStatus, rejected: dict[ListenerKey, ObjectRef]) -> ParentStatus:
+    """``st`` less the listeners that reject the route for cross serving; not accepted when
+    none is left (grpcroute_types.go: "The rejected Route MUST raise an 'Accepted' condition
+    with a status of 'False' in the corresponding RouteParentStatus")."""
+    kept: list[Attached] = []
+    causes: list[str] = []
+    for att in st.attached:
+        cause = rejected.get(_listener_key(att.listener)) if att.listener.gateway else None
+        if cause is None:
+            kept.append(att)
+        else:
+            causes.append(f"listener {att.listener.name}: {cause.kind} {cause}")
+    if not causes:
+        return st
+    if kept:
+        return ParentStatus(st.parent_ref, st.parent, st.gateway, st.accepted, st.reason,
+                            st.message, tuple(kept))
+    return ParentStatus(
+        st.parent_ref, st.parent, st.gateway, False, Reason.REJECTED_BY_OTHER_KIND,
+        "an older route of the other kind has intersecting hostnames on the listener ("
+        + "; ".join(causes) + ")", ())
+
+
+class _Names:
+    """The hostnames of the routes of one kind accepted on a listener so far (oldest first),
+    found by intersection."""
+
+    __slots__ = ("by_host", "by_suffix", "first")
+
+    def __init__(self) -> None:
+        self.by_host: dict[str, ObjectRef] = {}  # hostname → the oldest route holding it
+        self.by_suffix: dict[str, set[str]] = {}
+        self.first: ObjectRef | None = None
+
+    def add(self, ref: ObjectRef, names: Iterable[str]) -> None:
+        if self.first is None:
+            self.first = ref
+        for h in names:
+            if h not in self.by_host:
+                self.by_host[h] = ref
+                for parent in hostnames.parents(h):
+                    self.by_suffix.setdefault(parent, set()).add(h)
+
+    def intersecting(self, h: str) -> Iterator[ObjectRef]:
+        """Routes holding a hostname that intersects ``h``."""
+        if h == hostnames.ANY:
+            if self.first is not None:
+                yield self.first  # the oldest of all: every hostname intersects ANY
+            return
+        for c in hostnames.covering(h):
+            found = self.by_host.get(c)
+            if found is not None:
+                yield found
+        if hostnames.is_wildcard(h):
+            for name in self.by_suffix.get(hostnames.base(h), ()):
+                yield self.by_host[name]
+
+
+def _cross_rejections(members: dict[ObjectRef, tuple[str, ...]],
+                      routes: dict[ObjectRef, Route]) -> dict[ObjectRef, ObjectRef]:
+    """Cross serving on one listener (grpcroute_types.go, GRPCRouteSpec.Hostnames): of an
+    HTTPRoute and a GRPCRoute whose hostnames there intersect, the implementation "MUST accept
+    exactly one", the oldest, then the first by namespace/name. Routes are taken oldest first;
+    one is rejected when an accepted route of the other kind intersects it (a route that is
+    itself rejected rejects nothing). Rejected → the oldest accepted route that caused it."""
+    order = sorted(members, key=lambda r: age_key(routes[r].created, r))
+    rank = {ref: i for i, ref in enumerate(order)}
+    accepted = {RouteKind.HTTP.value: _Names(), RouteKind.GRPC.value: _Names()}
+    out: dict[ObjectRef, ObjectRef] = {}
+    for ref in order:
+        other = accepted[RouteKind.GRPC if ref.kind == RouteKind.HTTP else RouteKind.HTTP]
+        cause: ObjectRef | None = None
+        for h in members[ref]:
+            for found in other.intersecting(h):
+                if cause is None or rank[found] < rank[cause]:
+                    cause = found
+        if cause is None:
+            accepted[ref.kind].add(ref, members[ref])
+        else:
+            out[ref] = cause
+    return out
+
+
 def _shared_with(ns: NamespaceInfo | None) -> tuple[str, ...]:
     if ns is None:
         return ()
     return ownership.parse_list(ns.annotations.get(ownership.SHARED_WITH_ANNOTATION))
 
 
-def _ref_of(obj: Gateway | ListenerSet | Route | NamespaceInfo) -> ObjectRef:
+def _ref_of(obj: Gateway | GatewayClass | ListenerSet | Route | NamespaceInfo) -> ObjectRef:
     if isinstance(obj, NamespaceInfo):
         return ObjectRef("Namespace", "", obj.name)
     return obj.ref
@@ -735,6 +1035,7 @@ def _key_of(obj: Parsed) -> ObjectRef:
 def analyse(objects: Iterable[Parsed], policy: ownership.Policy | None = None) -> ConflictGraph:
     """A graph built from scratch: Namespaces and parents first, routes last (one pass each)."""
     graph = ConflictGraph(policy)
-    order = {NamespaceInfo: 0, Gateway: 1, ListenerSet: 2, Route: 3, Invalid: 4}
+    order = {NamespaceInfo: 0, GatewayClass: 1, Gateway: 1, ListenerSet: 2, Route: 3,
+             Invalid: 4}
     graph.load(sorted(objects, key=lambda o: order[type(o)]))
     return graph

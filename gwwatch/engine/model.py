@@ -25,6 +25,7 @@ from gwwatch.engine.vocabulary import (
 __all__ = [
     "Backend",
     "Gateway",
+    "GatewayClass",
     "HeaderMatch",
     "Invalid",
     "LabelSelector",
@@ -145,6 +146,24 @@ class Gateway:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayClass:
+    """A GatewayClass (cluster-scoped): what its implementation says it supports.
+
+    ``features`` is ``status.supportedFeatures`` by name; ``None`` when the class publishes
+    none (no status yet, or an implementation that does not fill the field): the engine then
+    assumes what it assumes for a Gateway whose class it has not seen.
+    """
+
+    name: str
+    controller: str
+    features: frozenset[str] | None
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef("GatewayClass", "", self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerSet:
     ref: ObjectRef
     parent: ObjectRef | None  # the Gateway it asks to join (None: parentRef not a Gateway)
@@ -256,7 +275,7 @@ class Invalid:
     reason: str
 
 
-Parsed = Gateway | ListenerSet | Route | NamespaceInfo | Invalid
+Parsed = Gateway | GatewayClass | ListenerSet | Route | NamespaceInfo | Invalid
 
 
 class _Malformed(Exception):
@@ -293,6 +312,8 @@ def parse(obj: object, *, source: str = "") -> Parsed | None:
             # The API server always sets this label to the name; manifests usually omit it.
             labels = {**_str_map(meta, "labels"), "kubernetes.io/metadata.name": name}
             return NamespaceInfo(name, labels, _str_map(meta, "annotations"))
+        if kind == "GatewayClass":  # cluster-scoped: no namespace, no default
+            return _parse_gateway_class(name, obj)
         if not namespace:
             namespace = "default"  # manifests often omit it; kubectl applies to "default"
         created = meta.get("creationTimestamp")
@@ -489,6 +510,29 @@ def _parse_gateway(ref: ObjectRef, spec: Mapping[str, Any], created: str | None)
         selector = _selector(namespaces.get("selector"),
                              "spec.allowedListeners.namespaces.selector")
     return Gateway(ref, class_name, listeners, from_, selector, created)
+
+
+# status.supportedFeatures holds at most 64 entries (the CRD's maxItems).
+_MAX_FEATURES: Final = 64
+
+
+def _parse_gateway_class(name: str, obj: Mapping[str, Any]) -> GatewayClass:
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        raise _Malformed("spec is missing or not an object")
+    controller = spec.get("controllerName")
+    if not isinstance(controller, str) or not controller:
+        raise _Malformed("spec.controllerName is missing")
+    status = _mapping(obj.get("status"), "status")
+    raw = _list(status, "supportedFeatures", "status", _MAX_FEATURES)
+    features: set[str] = set()
+    for i, item in enumerate(raw):
+        # {name: X} since v1.2; a plain string in the releases before it
+        feature = item.get("name") if isinstance(item, Mapping) else item
+        if not isinstance(feature, str) or not feature:
+            raise _Malformed(f"status.supportedFeatures[{i}] has no name")
+        features.add(feature)
+    return GatewayClass(name, controller, frozenset(features) if features else None)
 
 
 def _parse_listener_set(

@@ -110,6 +110,7 @@ ROUTE_KINDS: Final[Mapping[RouteKind, RouteKindSpec]] = MappingProxyType({
 # Every kind the engine reads: (API group, versions it parses, newest first). "" is the core group.
 _READABLE: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = MappingProxyType({
     "Gateway": (GROUP, ("v1", "v1beta1")),
+    "GatewayClass": (GROUP, ("v1", "v1beta1")),  # cluster-scoped: its supportedFeatures
     "ListenerSet": (GROUP, ("v1",)),
     "Namespace": ("", ("v1",)),
     **{str(k): (s.group, s.served_versions) for k, s in ROUTE_KINDS.items()},
@@ -219,6 +220,11 @@ class Reason(StrEnum):
     HOSTNAME_ACROSS_GATEWAYS = "HostnameAcrossGateways"  # Posture
     CONFLICTING_CLAIMS = "ConflictingClaims"  # Posture
     CONTESTED_CLAIM = "ContestedClaim"  # Posture: an annotation claim and the oldest route differ
+    # Shadowed: an older route of the other kind (HTTPRoute/GRPCRoute) on the listener shares a
+    # hostname, so the implementation rejects this one there (cross serving)
+    REJECTED_BY_OTHER_KIND = "RejectedByOtherKind"
+    # Posture: listeners on one port with one hostname and different protocols (TLS and HTTPS)
+    AMBIGUOUS_LISTENERS = "AmbiguousListeners"
 
 
 # --- ordering --------------------------------------------------------------------------------

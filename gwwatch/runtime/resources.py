@@ -49,9 +49,10 @@ class Resource:
 
 
 NAMESPACES: Final = Resource("Namespace", "", "v1", "namespaces", False)
-# What gwwatch analyses from the Gateway API group (GatewayClass, ReferenceGrant and the
-# policies do not decide who wins a request).
-GATEWAY_KINDS: Final = ("Gateway", "ListenerSet", *ROUTE_KINDS)
+# What gwwatch analyses from the Gateway API group: GatewayClass for the features its
+# implementation supports (status.supportedFeatures: listener isolation); ReferenceGrant and the
+# policies do not decide who wins a request.
+GATEWAY_KINDS: Final = ("GatewayClass", "Gateway", "ListenerSet", *ROUTE_KINDS)
 
 
 def engine_understands(kind: str, api_version: str) -> bool:

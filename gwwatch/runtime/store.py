@@ -9,10 +9,12 @@ exists for three readers: the engine's ``parse`` (apiVersion, kind, spec, a Conf
 metadata name/namespace/labels/creationTimestamp, a Namespace's ``gwwatch.io/*``
 annotations), the status writer (``status.parents`` — the whole list, other controllers'
 entries included, since it writes the list back — resourceVersion and generation) and the Event
-writer (uid), plus the Namespace cache's ``deletionTimestamp``/``status.phase``. Everything else
+writer (uid), plus the Namespace cache's ``deletionTimestamp``/``status.phase`` and a
+GatewayClass' ``status.supportedFeatures`` (the engine reads it). Everything else
 goes: ``managedFields`` (often the largest part of an object), every annotation outside
 ``gwwatch.io/`` (``kubectl.kubernetes.io/last-applied-configuration`` is a second copy of the
-object), ownerReferences, finalizers, and status other than ``parents``/``phase``. The status
+object), ownerReferences, finalizers, and status other than ``parents``/``phase``/
+``supportedFeatures``. The status
 writer's PUT to ``/status`` may carry the trimmed metadata: for a custom resource the API
 server keeps the stored object and takes only ``status`` from the body.
 
@@ -36,7 +38,7 @@ Obj = Mapping[str, Any]
 
 _KEEP_META: Final = ("name", "namespace", "uid", "resourceVersion", "generation",
                      "creationTimestamp", "deletionTimestamp", "labels")
-_KEEP_STATUS: Final = ("parents", "phase")
+_KEEP_STATUS: Final = ("parents", "phase", "supportedFeatures")
 _OUR_ANNOTATIONS: Final = "gwwatch.io/"
 
 

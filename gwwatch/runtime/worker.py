@@ -61,7 +61,7 @@ OWNERSHIP_KIND: Final = "ConfigMap"
 _BATCH: Final = 256
 _EMPTY: Final = Diff((), (), ())
 _ROUTE_KINDS: Final = frozenset(ROUTE_KINDS)
-_PARENT_KINDS: Final = frozenset(("Gateway", "ListenerSet", "Namespace"))
+_PARENT_KINDS: Final = frozenset(("GatewayClass", "Gateway", "ListenerSet", "Namespace"))
 # While keys keep coming, the metrics snapshot (O(routes)) is rebuilt at most this often; it is
 # always rebuilt when the queue runs dry.
 _SNAPSHOT_EVERY: Final = 5.0

@@ -24,7 +24,9 @@ from gwwatch.engine.attachment import (
     UNSUPPORTED_VALUE,
     ParentStatus,
 )
-from gwwatch.engine.model import ObjectRef
+from gwwatch.engine.model import ObjectRef, parse
+from gwwatch.engine.precedence import Request
+from gwwatch.engine.vocabulary import FindingKind, Reason, Severity
 from tests.unit import builders as b
 
 LS = ObjectRef("ListenerSet", "team-b", "extra")
@@ -443,12 +445,19 @@ class TestListenerSets:
 
 
 class TestHTTPAndGRPCOnOneListener:
-    """grpcroute_types.go (v1.6.1): an HTTPRoute and a GRPCRoute on one listener with
-    intersecting hostnames: exactly one is accepted, the oldest (then namespace/name); the
-    other gets Accepted=False."""
+    """Cross serving. grpcroute_types.go (v1.6.1, GRPCRouteSpec.Hostnames): "If a Route (A) of
+    type HTTPRoute or GRPCRoute is attached to a Listener and that listener already has another
+    Route (B) of the other type attached and the intersection of the hostnames of A and B is
+    non-empty, then the implementation MUST accept exactly one of these two routes, determined
+    by the following criteria, in order: * The oldest Route based on creation timestamp. * The
+    Route appearing first in alphabetical order by "{namespace}/{name}". The rejected Route
+    MUST raise an 'Accepted' condition with a status of 'False' in the corresponding
+    RouteParentStatus."
 
-    @pytest.mark.xfail(strict=True, reason="not modelled: HTTPRoute and GRPCRoute are "
-                       "attached independently (acceptance would depend on other routes)")
+    gwwatch: the rejected route is not attached to that listener at all (the spec rejects the
+    route, not some of its hostnames), and is not accepted by a parentRef left with no listener.
+    """
+
     def test_older_kind_wins_the_hostname(self) -> None:
         graph = b.scan(b.gateway(listeners=[b.listener(hostname="*.example.com")]),
                        b.http_route("web", "team-a", hostnames=["api.example.com"],
@@ -456,5 +465,116 @@ class TestHTTPAndGRPCOnOneListener:
                        b.grpc_route("rpc", "team-b", hostnames=["*.example.com"],
                                     created=b.ts(2)))
         assert b.only_status(graph, "web", "team-a").accepted
-        assert not b.only_status(graph, "rpc", "team-b", "GRPCRoute").accepted
+        rejected = b.only_status(graph, "rpc", "team-b", "GRPCRoute")
+        assert not rejected.accepted
+        assert rejected.reason == Reason.REJECTED_BY_OTHER_KIND
+        assert "HTTPRoute team-a/web" in rejected.message
+        assert graph.claims(b.GW, 80, "GRPCRoute") == []
 
+    @pytest.mark.parametrize(("http_name", "grpc_name", "accepted"), [
+        pytest.param("a", "b", "HTTPRoute", id="http-first-by-name"),
+        pytest.param("b", "a", "GRPCRoute", id="grpc-first-by-name"),
+    ])
+    def test_same_age_goes_by_namespace_name(self, http_name: str, grpc_name: str,
+                                             accepted: str) -> None:
+        """"The Route appearing first in alphabetical order by "{namespace}/{name}"."""
+        graph = b.scan(b.gateway(),
+                       b.http_route(http_name, "team-a", hostnames=["api.example.com"],
+                                    created=b.ts(1)),
+                       b.grpc_route(grpc_name, "team-a", hostnames=["api.example.com"],
+                                    created=b.ts(1)))
+        states = {kind: b.only_status(graph, name, "team-a", kind).accepted
+                  for kind, name in (("HTTPRoute", http_name), ("GRPCRoute", grpc_name))}
+        assert states == {"HTTPRoute": accepted == "HTTPRoute",
+                          "GRPCRoute": accepted == "GRPCRoute"}
+
+    def test_finding_names_the_rejected_route_and_its_cause(self) -> None:
+        graph = b.scan(b.gateway(),
+                       b.grpc_route("rpc", "team-b", hostnames=["api.example.com"],
+                                    created=b.ts(1)),
+                       b.http_route("web", "team-a", hostnames=["api.example.com"],
+                                    created=b.ts(2)))
+        (f,) = b.findings(graph, reason=Reason.REJECTED_BY_OTHER_KIND)
+        assert (f.kind, f.severity) == (FindingKind.SHADOWED, Severity.WARNING)
+        assert f.route == b.route_ref("web", "team-a")
+        assert f.other == b.route_ref("rpc", "team-b", "GRPCRoute")
+        assert (f.hostname, f.listener) == ("api.example.com", "http")
+        assert "GRPCRoute team-b/rpc" in f.message and "HTTPRoute team-a/web" in f.message
+
+    def test_rejection_that_takes_the_owners_traffic_is_a_hijack(self) -> None:
+        """Another tenant's older GRPCRoute gets the owner's newer HTTPRoute rejected: the
+        owner (by its namespace's claim) loses every HTTP request for the hostname."""
+        objs = [b.namespace("team-a", hostnames="api.example.com"), b.namespace("team-b"),
+                b.gateway(),
+                b.grpc_route("rpc", "team-b", hostnames=["*.example.com"], created=b.ts(1)),
+                b.http_route("web", "team-a", hostnames=["api.example.com"], created=b.ts(2))]
+        graph = b.scan(*objs)
+        (h,) = b.findings(graph, FindingKind.HIJACK)
+        assert h.severity == Severity.CRITICAL
+        assert h.route == b.route_ref("rpc", "team-b", "GRPCRoute")  # the taker
+        assert h.other == b.route_ref("web", "team-a")  # the owner's, rejected
+        assert h.hostname == "api.example.com"
+        assert "cross serving" in h.basis
+        assert not b.only_status(graph, "web", "team-a").accepted
+        # the same routes without the claim: the older route's tenant owns the name
+        plain = b.scan(*objs[1:])
+        assert b.findings(plain, FindingKind.HIJACK) == []
+        assert [f.reason for f in plain.findings_of(b.route_ref("web", "team-a"))] == [
+            Reason.REJECTED_BY_OTHER_KIND]
+
+    def test_partial_intersection_rejects_the_route_on_the_listener(self) -> None:
+        """One shared hostname is enough: the newer route loses the listener, its other
+        hostnames there included; it stays on another listener of the same parentRef."""
+        graph = b.scan(
+            b.gateway(listeners=[b.listener("http"), b.listener("alt", port=8080)]),
+            b.grpc_route("rpc", "team-b", hostnames=["api.example.com"],
+                         parents=[b.parent(section="http")], created=b.ts(1)),
+            b.http_route("web", "team-a", hostnames=["api.example.com", "www.example.com"],
+                         created=b.ts(2)))
+        st = b.only_status(graph, "web", "team-a")
+        assert st.accepted
+        assert [a.listener.name for a in st.attached] == ["alt"]
+        assert graph.rejected_by(b.route_ref("web", "team-a")) == {
+            (b.GW, "http"): b.route_ref("rpc", "team-b", "GRPCRoute")}
+        answer = graph.explain(gateway=b.GW, port=80, protocol="http",
+                               request=Request(host="www.example.com", path="/"))
+        assert answer.winner is None
+        answer = graph.explain(gateway=b.GW, port=8080, protocol="http",
+                               request=Request(host="www.example.com", path="/"))
+        assert answer.winner is not None and answer.winner.route.ref.name == "web"
+
+    def test_a_rejected_route_rejects_nothing(self) -> None:
+        """Only an accepted route "already ... attached" can get another one rejected."""
+        graph = b.scan(
+            b.gateway(),
+            b.http_route("a", "team-a", hostnames=["a.example.com"], created=b.ts(1)),
+            b.grpc_route("g", "team-b", hostnames=["*.example.com"], created=b.ts(2)),
+            b.http_route("c", "team-c", hostnames=["c.example.com"], created=b.ts(3)))
+        assert not b.only_status(graph, "g", "team-b", "GRPCRoute").accepted
+        assert b.only_status(graph, "c", "team-c").accepted
+
+    def test_disjoint_hostnames_and_other_listeners_are_left_alone(self) -> None:
+        graph = b.scan(
+            b.gateway(listeners=[b.listener("http"), b.listener("alt", port=8080)]),
+            b.http_route("web", "team-a", hostnames=["www.example.com"],
+                         parents=[b.parent(section="http")], created=b.ts(1)),
+            b.grpc_route("rpc", "team-b", hostnames=["rpc.example.com"], created=b.ts(2)),
+            b.grpc_route("alt", "team-b", hostnames=["www.example.com"],
+                         parents=[b.parent(section="alt")], created=b.ts(3)))
+        assert all(st.accepted for _, sts in graph.parent_statuses() for st in sts)
+        assert b.findings(graph, reason=Reason.REJECTED_BY_OTHER_KIND) == []
+
+    def test_incremental_rejection_follows_the_cause(self) -> None:
+        """Deleting the older route re-admits the newer one; adding it back rejects it again."""
+        graph = b.scan(b.gateway(),
+                       b.http_route("web", "team-a", hostnames=["api.example.com"],
+                                    created=b.ts(2)))
+        rpc = parse(b.grpc_route("rpc", "team-b", hostnames=["api.example.com"],
+                                 created=b.ts(1)))
+        assert rpc is not None
+        d = graph.upsert(rpc)
+        assert [f.reason for f in d.added] == [Reason.REJECTED_BY_OTHER_KIND]
+        assert not b.only_status(graph, "web", "team-a").accepted
+        d = graph.delete(b.route_ref("rpc", "team-b", "GRPCRoute"))
+        assert [f.reason for f in d.removed] == [Reason.REJECTED_BY_OTHER_KIND]
+        assert b.only_status(graph, "web", "team-a").accepted

@@ -73,7 +73,7 @@ class TestKinds:
                      id="HTTPRoute-other-group"),
         pytest.param({**b.http_route("r"), "apiVersion": f"{b.GROUP}/v9"},
                      id="HTTPRoute-unknown-version"),
-        pytest.param({**b.gateway(), "kind": "GatewayClass"}, id="GatewayClass"),
+        pytest.param({**b.gateway(), "kind": "BackendTLSPolicy"}, id="BackendTLSPolicy"),
         pytest.param({"apiVersion": f"{b.GROUP}/v1beta1", "kind": "ReferenceGrant",
                       "metadata": {"name": "x"}}, id="ReferenceGrant"),
         pytest.param({"kind": "HTTPRoute"}, id="no-apiVersion"),
