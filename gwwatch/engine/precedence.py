@@ -340,6 +340,11 @@ def witnesses(kind: str, a: Match, b: Match, host: str | None) -> list[Request]:
             sample_a = _grpc_fix(a, req)
             req = _grpc_fix(b, sample_a)
         ok = applies(kind, a, req) and applies(kind, b, req)
+        if not ok and "RegularExpression" in (a.grpc_type, b.grpc_type):
+            req = Request(host=host, headers=headers, method="POST",
+                          service=_grpc_value(a, b, "service"),
+                          grpc_method=_grpc_value(a, b, "method"))
+            ok = applies(kind, a, req) and applies(kind, b, req)
         return [req] if ok else []
     query = _merge_values(a.query, b.query)
     if query is None:
@@ -353,6 +358,17 @@ def witnesses(kind: str, a: Match, b: Match, host: str | None) -> list[Request]:
         if applies(kind, a, req) and applies(kind, b, req):
             out.append(req)
     return out
+
+
+def _grpc_value(a: Match, b: Match, field: str) -> str:
+    """A gRPC service (or method) name both matches accept, from their automata when either
+    is a RegularExpression (``PROBE_SEGMENT`` when neither names one, or none is found)."""
+    spaces = [regex.Space("regex" if m.grpc_type == "RegularExpression" else "exact", value)
+              for m in (a, b) if (value := getattr(m, field)) is not None]
+    if not spaces:
+        return PROBE_SEGMENT
+    found = regex.intersect(spaces[0], spaces[-1], regex.VALUE_CHARS).witness
+    return PROBE_SEGMENT if found is None else found
 
 
 def _grpc_fix(m: Match, req: Request) -> Request:

@@ -201,3 +201,18 @@ def test_automata_agree_with_re2(pattern: str, other: rx.Space) -> None:
         assert takes(mine, found.witness) and takes(other, found.witness)
     elif found.decided:
         assert not [p for p in _SMALL if takes(mine, p) and takes(other, p)]
+
+
+@pytest.mark.parametrize(("a", "b", "service"), [
+    (Match(grpc_type="RegularExpression", service=r"acme\.(pay|bill)[a-z]*"),
+     Match(grpc_type="RegularExpression", service=r"acme\.p.*", method="Get.*"), "acme.pay"),
+    (Match(grpc_type="RegularExpression", service="x[0-9]"),
+     Match(grpc_type="RegularExpression", service="x[a-z]"), None),
+])
+def test_grpc_names_intersect(a: Match, b: Match, service: str | None) -> None:
+    """grpcroute_types.go, GRPCMethodMatchRegularExpression: "Matches if the method or service
+    matches the given regular expression with case sensitivity": two service patterns share a
+    request when some name is in both (decided on their automata, no literal sample of
+    either being one here)."""
+    reqs = precedence.witnesses("GRPCRoute", a, b, HOST)
+    assert [r.service for r in reqs] == ([service] if service else [])
