@@ -199,8 +199,9 @@ class Topology:
             why = (f"GatewayClass {name} publishes no status.supportedFeatures: listener "
                    f"isolation ({LISTENER_ISOLATION}) assumed")
         elif LISTENER_ISOLATION in cls.features:
-            why = (f"GatewayClass {name} supports {LISTENER_ISOLATION}: a request reaches only "
-                   f"the routes of the most specific listener covering its hostname")
+            why = (f"GatewayClass {name} supports listener isolation ({LISTENER_ISOLATION}): "
+                   f"a request reaches only the routes of the most specific listener covering "
+                   f"its hostname")
         else:
             return Features(False, (
                 f"GatewayClass {name} does not claim {LISTENER_ISOLATION}: a request may reach "

@@ -1,7 +1,9 @@
 """The conflict graph kept current one change at a time equals an analysis from scratch.
 
-Hypothesis draws a sequence of upserts and deletes of Namespaces, Gateways, ListenerSets and
-routes (HTTPRoute, GRPCRoute, TCPRoute; valid and malformed versions) over a deliberately small
+Hypothesis draws a sequence of upserts and deletes of Namespaces, GatewayClasses (with and
+without listener isolation), Gateways (a TLS and an HTTPS listener sharing a hostname and port
+among their listeners), ListenerSets and routes (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute; valid
+and malformed versions; HTTPRoutes and GRPCRoutes sharing listeners) over a deliberately small
 alphabet of names, hostnames, paths and tenants, so that attachments, conflicts, ownership
 claims and sharing actually change: annotation claims that contest the oldest route, and a
 tenant label value spelled like a namespace (``b``) that must stay a tenant of its own. After
@@ -65,6 +67,8 @@ _LISTENERS = [
     b.listener("l3", port=443, protocol="HTTPS", hostname="*.ex.com", from_="All"),
     b.listener("l3", port=443, protocol="HTTPS", hostname="www.ex.com", from_=None),
     b.listener("l4", port=5432, protocol="TCP", from_="All"),
+    b.listener("l5", port=443, protocol="TLS", hostname="www.ex.com", from_="All",
+               tls={"mode": "Passthrough"}),
 ]
 
 
@@ -148,8 +152,10 @@ _http_routes = st.builds(
     st.sampled_from([False] * 9 + [True]),  # now and then a malformed version
 )
 _grpc_routes = st.builds(
-    lambda hosts, parents, matches, created: b.grpc_route(
-        "g1", "b", hostnames=hosts or None, parents=parents, matches=matches, created=created),
+    lambda key, hosts, parents, matches, created: b.grpc_route(
+        key[1], key[0], hostnames=hosts or None, parents=parents, matches=matches,
+        created=created),
+    st.sampled_from([("b", "g1"), ("a", "g2")]),
     st.lists(st.sampled_from(HOSTS), max_size=1),
     st.lists(st.sampled_from(_PARENTS[:3]), min_size=1, max_size=1),
     st.lists(st.sampled_from([b.grpc_match("pkg.Svc"), b.grpc_match("pkg.Svc", "Get"),
@@ -163,14 +169,27 @@ _tcp_routes = st.builds(
     _created,
 )
 
-_objects = st.one_of(_namespaces, _gateways, _listener_sets, _http_routes, _http_routes,
-                     _http_routes, _grpc_routes, _tcp_routes)
+_tls_routes = st.builds(
+    lambda key, hosts, created: b.l4_route("TLSRoute", key[1], key[0], hostnames=hosts or None,
+                                           created=created, parents=[b.parent("gw1", "infra")]),
+    st.sampled_from([("a", "s1"), ("b", "s2")]),
+    st.lists(st.sampled_from(HOSTS), max_size=1),
+    _created,
+)
+_classes = st.builds(
+    lambda features: b.gateway_class("test", features=features),
+    st.sampled_from([None, ["Gateway"], ["Gateway", "GatewayHTTPListenerIsolation"]]),
+)
+
+_objects = st.one_of(_namespaces, _classes, _gateways, _listener_sets, _http_routes,
+                     _http_routes, _http_routes, _grpc_routes, _grpc_routes, _tls_routes,
+                     _tcp_routes)
 
 
 def _ref(obj: dict[str, Any]) -> ObjectRef:
     meta = obj["metadata"]
-    if obj["kind"] == "Namespace":
-        return ObjectRef("Namespace", "", meta["name"])
+    if obj["kind"] in ("Namespace", "GatewayClass"):
+        return ObjectRef(obj["kind"], "", meta["name"])
     return ObjectRef(obj["kind"], meta["namespace"], meta["name"])
 
 
