@@ -355,6 +355,10 @@ def _too_deep(value: object) -> bool:
             below += [child for child in children if type(child) not in _SCALARS]
         if not below:
             return False
+        if len(below) > 64:
+            # A wide level is de-duplicated: a value shared by several parents (YAML aliases)
+            # would be walked once per path, and shared values make exponentially many paths.
+            below = list({id(child): child for child in below}.values())
         level = below
     return any(isinstance(item, dict | list | tuple | Mapping) for item in level)
 

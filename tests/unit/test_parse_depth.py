@@ -106,3 +106,28 @@ def test_nesting_past_32_levels_is_refused() -> None:
     result = parse(_unknown_field(_deep(32, mapping=True)))
     assert isinstance(result, Invalid)
     assert result.reason == "a value is nested deeper than 32 levels"
+
+
+class _CountingMap(dict[str, object]):
+    """A map that counts how often its values are asked for: the depth walk's work, measured
+    without a clock."""
+
+    asked = 0
+
+    def values(self):  # type: ignore[override]
+        _CountingMap.asked += 1
+        return super().values()
+
+
+def test_shared_values_are_walked_a_bounded_number_of_times_a_level_not_once_a_path() -> None:
+    # YAML aliases (and any caller re-using a value) give a graph, not a tree: 18 levels of
+    # two references to the same map are 2**18 paths. Walking each path took a fuzz input
+    # (a list repeating one value) past a second; a shared map is now walked a bounded number
+    # of times a level (a level is de-duplicated once it is more than 64 wide).
+    shared = _CountingMap(leaf="x")
+    for _ in range(18):
+        shared = _CountingMap(left=shared, right=shared)
+    _CountingMap.asked = 0
+    result = parse(_unknown_field(shared))
+    assert isinstance(result, Route)
+    assert _CountingMap.asked <= 64 * 19  # 2**18 = 262,144 before
