@@ -62,6 +62,8 @@ def seeds() -> list[Obj]:
         b.listener("udp", port=9001, protocol="UDP", from_=None),
     ]
     return [
+        b.gateway_class("test", features=["Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute",
+                                          "HTTPRouteQueryParamMatching", "ListenerSet"]),
         b.namespace("infra"),
         b.namespace("team-a", labels={"tier": "web", "env": "prod"},
                     hostnames="api.example.com,*.a.example.com"),
@@ -315,12 +317,20 @@ class Harness:
         return parsed.ref
 
     def exercise(self, obj: object, rng: random.Random) -> None:
-        from gwwatch.engine.model import Gateway, Invalid, ListenerSet, NamespaceInfo, Route
+        from gwwatch.engine.model import (
+            Gateway,
+            GatewayClass,
+            Invalid,
+            ListenerSet,
+            NamespaceInfo,
+            Route,
+        )
 
         parsed = self.parse(obj, source="fuzz")
         if parsed is None:
             return
-        assert isinstance(parsed, Gateway | ListenerSet | Route | NamespaceInfo | Invalid)
+        assert isinstance(parsed, Gateway | GatewayClass | ListenerSet | Route | NamespaceInfo |
+                          Invalid)
         graph = self.graph
         key = self.key(parsed)
         graph.what_if([parsed])
