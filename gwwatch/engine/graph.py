@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gwwatch.engine import conflicts, hostnames, ownership
 from gwwatch.engine import explain as explaining
@@ -852,7 +852,14 @@ class ConflictGraph:
                 contenders=contenders, owner=owner, tenant=self.tenant,
                 shares=self.shares, intra_tenant_severity=self._intra_tenant_severity,
             ))
-        return conflicts.merge_readings(by_reading)
+        found = conflicts.merge_readings(by_reading)
+        if len(reach) < 2:
+            return found
+        # say why routes of other listeners take part: the message is what users act on
+        note = " (" + self._topology.features(gateway).assumptions[0] + ": " + ", ".join(
+            f"listener {conflicts.safe(li.name)} ({conflicts.safe(li.hostname or 'no hostname')})"
+            for li in sorted(reach, key=lambda li: (li.owner, li.name))) + ")"
+        return [replace(f, message=f.message + note) for f in found]
 
     def _analyse_cross(self, key: ListenerKey) -> list[Finding]:
         """Cross-serving findings of one listener: per rejected route, per hostname it shares

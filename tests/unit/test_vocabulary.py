@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gwwatch.engine import parse
-from gwwatch.engine.model import Gateway, ListenerSet, NamespaceInfo, Route
+from gwwatch.engine.model import Gateway, GatewayClass, ListenerSet, NamespaceInfo, Route
 from gwwatch.engine.vocabulary import (
     FAIL_ON_CHOICES,
     GROUP,
@@ -32,6 +32,7 @@ from tests.unit import builders as b
 _OBJECTS: dict[str, dict[str, Any]] = {
     "Namespace": b.namespace("team-a"),
     "Gateway": b.gateway(),
+    "GatewayClass": b.gateway_class("acme", features=["Gateway"]),
     "ListenerSet": b.listener_set("extra", "team-a", listeners=[b.listener("x", port=81)]),
     "HTTPRoute": b.http_route("r"),
     "GRPCRoute": b.grpc_route("g", "team-a", parents=[b.parent("gw", "infra")]),
@@ -39,7 +40,8 @@ _OBJECTS: dict[str, dict[str, Any]] = {
     "TCPRoute": b.l4_route("TCPRoute", "t", "team-a", parents=[b.parent("gw", "infra")]),
     "UDPRoute": b.l4_route("UDPRoute", "u", "team-a", parents=[b.parent("gw", "infra")]),
 }
-_RECORDS = {"Namespace": NamespaceInfo, "Gateway": Gateway, "ListenerSet": ListenerSet}
+_RECORDS = {"Namespace": NamespaceInfo, "Gateway": Gateway, "GatewayClass": GatewayClass,
+            "ListenerSet": ListenerSet}
 
 
 def _at(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
