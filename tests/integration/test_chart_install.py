@@ -1,6 +1,10 @@
 """The Helm chart against a real API server: ``helm install`` creates every object it renders
 and the ServiceAccount can do gwwatch's job (and no more), ``helm upgrade`` changes settings and
 rolls the pod template, ``helm uninstall`` removes everything, the cluster-scoped RBAC included.
+With the admission webhook on, the registration the API server accepts, with the CA of a Secret
+given to the chart (the test API server has no cert-manager CRDs: the cert-manager objects are
+checked against deploy/components/admission in tests/tools/test_chart.py), failing open while no
+replica answers.
 
 helm is built from its Go module (tests/helm/build.py); without it the test fails in CI and
 skips elsewhere. No controller-manager runs on the test control plane, so no pod starts: the
@@ -9,6 +13,7 @@ install is checked at the API (admission, authorization), not in a kubelet.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -21,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.controlplane.certs import serving
 from tests.controlplane.controlplane import ControlPlane
 from tests.helm.build import require_helm
 from tests.needs import unavailable
@@ -148,3 +154,58 @@ def test_install_upgrade_uninstall(helm: Run, kubectl: Run, namespace: str) -> N
     for doc in docs:
         gone = kubectl("get", *_ref(doc), "--ignore-not-found", "-o", "name").stdout.strip()
         assert not gone, f"{gone} left after uninstall"
+
+
+def test_install_with_the_admission_webhook_and_a_given_secret(
+        helm: Run, kubectl: Run, namespace: str, control_plane: ControlPlane,
+        tmp_path: Path) -> None:
+    release = f"gwwatch-{secrets.token_hex(3)}"
+    certs = serving(tmp_path / "certs", name=f"{release}-webhook")
+    ca_bundle = base64.b64encode(certs.ca_cert.read_bytes()).decode()
+    tenant = f"tenant-{secrets.token_hex(3)}"  # where a route is reviewed
+    control_plane.create_namespace(tenant)
+    kubectl("create", "secret", "tls", f"{release}-tls", "-n", namespace,
+            f"--cert={certs.cert}", f"--key={certs.key}")
+    helm("install", release, str(CHART), "-n", namespace,
+         "--set", "namespace.create=false", "--set", f"namespace.name={namespace}",
+         "--set", "admissionWebhook.enabled=true", "--set", "admissionWebhook.mode=warn",
+         "--set", "admissionWebhook.certManager.enabled=false",
+         "--set", f"admissionWebhook.existingSecret={release}-tls",
+         "--set", f"admissionWebhook.caBundle={ca_bundle}")
+    try:
+        docs = _manifest(helm, release, namespace)
+        assert sorted(d["kind"] for d in docs if d["kind"] in (
+            "Service", "ValidatingWebhookConfiguration", "Certificate", "Issuer")) == [
+            "Service", "Service", "ValidatingWebhookConfiguration"]
+        for doc in docs:
+            assert kubectl("get", *_ref(doc), "-o", "name").stdout.strip(), _ref(doc)
+        config = json.loads(kubectl("get", "validatingwebhookconfiguration", release,
+                                    "-o", "json").stdout)
+        (webhook,) = config["webhooks"]
+        assert webhook["clientConfig"]["caBundle"] == ca_bundle
+        assert webhook["clientConfig"]["service"] == {
+            "name": f"{release}-webhook", "namespace": namespace, "path": "/validate",
+            "port": 443}
+        assert webhook["failurePolicy"] == "Ignore"
+        assert webhook["namespaceSelector"]["matchExpressions"] == [{
+            "key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [namespace]}]
+        deployment = json.loads(kubectl("get", "deployment", release, "-n", namespace,
+                                        "-o", "json").stdout)
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["webhook-tls"]["secret"]["secretName"] == f"{release}-tls"
+        settings = json.loads(kubectl("get", "configmap", f"{release}-settings", "-n",
+                                      namespace, "-o", "json").stdout)["data"]
+        assert (settings["GWWATCH_WEBHOOK_PORT"], settings["GWWATCH_WEBHOOK_MODE"]) == (
+            "9443", "warn")
+        # Registered, and no replica answers (no pods run here): failurePolicy Ignore admits.
+        route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                 "metadata": {"name": "web", "namespace": tenant},
+                 "spec": {"hostnames": ["web.example.com"]}}
+        (tmp_path / "route.yaml").write_text(yaml.safe_dump(route))
+        kubectl("create", "-f", str(tmp_path / "route.yaml"))
+    finally:
+        helm("uninstall", release, "-n", namespace)
+        control_plane.delete_namespace(tenant)
+    gone = kubectl("get", "validatingwebhookconfiguration", release, "--ignore-not-found",
+                   "-o", "name").stdout.strip()
+    assert not gone, f"{gone} left after uninstall"

@@ -50,6 +50,13 @@ EVERY_OPTION = [
     "--set", "commonAnnotations.owner=platform@example.com",
     "--set-string", "podAnnotations.example\\.com/scrape=false",
     "--set", "networkPolicy.apiServerCIDRs[0]=10.0.0.0/28",
+    "--set", "admissionWebhook.enabled=true",
+    "--set", "admissionWebhook.mode=warn",
+    "--set", "admissionWebhook.failurePolicy=Fail",
+    "--set", "admissionWebhook.timeoutSeconds=5",
+    "--set", "admissionWebhook.port=10443",
+    "--set", "admissionWebhook.certManager.issuerRef.name=platform-ca",
+    "--set", "admissionWebhook.certManager.issuerRef.kind=ClusterIssuer",
 ]
 
 Doc = dict[str, Any]
@@ -132,7 +139,8 @@ def test_default_render_is_deploy_base(helm: Path, kubectl: Path) -> None:
 def test_every_option_renders_what_it_says(helm: Path) -> None:
     default, every = template(helm), template(helm, *EVERY_OPTION)
     added = {d["kind"] for d in every} - {d["kind"] for d in default}
-    assert added == {"ServiceMonitor", "PrometheusRule"}
+    assert added == {"ServiceMonitor", "PrometheusRule", "ValidatingWebhookConfiguration",
+                     "Certificate"}
     assert len(find(every, "ConfigMap")) == len(find(default, "ConfigMap")) + 3  # owner + 2
     deployment = find(every, "Deployment")[0]
     pod = deployment["spec"]["template"]
@@ -154,6 +162,19 @@ def test_every_option_renders_what_it_says(helm: Path) -> None:
         assert doc["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     (np,) = find(every, "NetworkPolicy")
     assert np["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.0.0.0/28"}}]
+    assert np["spec"]["ingress"][1] == {"ports": [{"port": "webhook", "protocol": "TCP"}]}
+    # The webhook: its settings, port, registration, and a certificate from the given issuer
+    # (no private CA of the chart's own).
+    assert (settings["data"]["GWWATCH_WEBHOOK_MODE"], settings["data"]["GWWATCH_WEBHOOK_PORT"]
+            ) == ("warn", "10443")
+    assert {"name": "webhook", "containerPort": 10443, "protocol": "TCP"} in container["ports"]
+    (config,) = find(every, "ValidatingWebhookConfiguration")
+    (webhook,) = config["webhooks"]
+    assert (webhook["failurePolicy"], webhook["timeoutSeconds"]) == ("Fail", 5)
+    (cert,) = find(every, "Certificate")
+    assert cert["spec"]["issuerRef"] == {"name": "platform-ca", "kind": "ClusterIssuer"}
+    assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"gwwatch-system/{cert['metadata']['name']}")
     # ... and the selector stays what deploy/base's is (an immutable field).
     assert deployment["spec"]["selector"] == find(default, "Deployment")[0]["spec"]["selector"]
 
@@ -221,10 +242,59 @@ def test_another_release_name_keeps_names_rbac_and_alerts_consistent(helm: Path)
     pytest.param(["--set", "replicas=two"], id="wrong-type"),
     pytest.param(["--set", "image.digest=latest"], id="not-a-digest"),
     pytest.param(["--set", "settings.LOG_LEVEL=debug"], id="not-a-gwwatch-setting"),
-    pytest.param(["--set", "admissionWebhook.enabled=true"], id="no-webhook-yet"),
+    pytest.param(["--set", "admissionWebhook.mode=refuse"], id="webhook-mode"),
+    pytest.param(["--set", "admissionWebhook.failurePolicy=Open"], id="failure-policy"),
+    pytest.param(["--set", "admissionWebhook.timeoutSeconds=31"], id="webhook-timeout"),
+    pytest.param(["--set", "admissionWebhook.port=8080"], id="webhook-on-metrics-port"),
+    pytest.param(["--set", "admissionWebhook.caBundle=not base64!"], id="ca-bundle"),
 ])
 def test_schema_refuses_bad_values(helm: Path, args: list[str]) -> None:
     done = run(helm, "template", "gwwatch", CHART, *args)
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr or (
         "at '/" in done.stderr), done.stderr
+
+
+def test_webhook_without_cert_manager_needs_a_secret_and_its_ca(helm: Path) -> None:
+    done = run(helm, "template", "gwwatch", CHART, "--set", "admissionWebhook.enabled=true",
+               "--set", "admissionWebhook.certManager.enabled=false")
+    assert done.returncode != 0 and "existingSecret" in done.stderr, done.stderr
+    docs = template(helm, "--set", "admissionWebhook.enabled=true",
+                    "--set", "admissionWebhook.certManager.enabled=false",
+                    "--set", "admissionWebhook.existingSecret=webhook-tls",
+                    "--set", "admissionWebhook.caBundle=Q0E=")
+    assert not find(docs, "Certificate") and not find(docs, "Issuer")
+    (config,) = find(docs, "ValidatingWebhookConfiguration")
+    assert "annotations" not in config["metadata"]
+    assert config["webhooks"][0]["clientConfig"]["caBundle"] == "Q0E="
+    (deployment,) = find(docs, "Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-tls"]["secret"]["secretName"] == "webhook-tls"
+
+
+def test_webhook_render_is_the_admission_component(helm: Path, kubectl: Path,
+                                                   tmp_path: Path) -> None:
+    """With the webhook on, the chart installs what deploy/base plus
+    deploy/components/admission does, object for object, field for field, apart from Helm's
+    marks and the recommended labels the chart puts on every object (the component adds only
+    name and part-of to its own)."""
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["base"], "components": ["admission"]}))
+    (tmp_path / "base").symlink_to(BASE)
+    (tmp_path / "admission").symlink_to(ROOT / "deploy" / "components" / "admission")
+    done = run(kubectl, "kustomize", tmp_path, "--load-restrictor", "LoadRestrictionsNone")
+    assert done.returncode == 0, done.stderr
+    kustomized = by_key([d for d in yaml.safe_load_all(done.stdout) if d])
+    chart = by_key(template(helm, "--set", "admissionWebhook.enabled=true"))
+    assert sorted(chart) == sorted(kustomized)
+    base = by_key(template(helm))
+    assert {k[1] for k in chart if k not in base} == {
+        "Service", "ValidatingWebhookConfiguration", "Certificate", "Issuer"}
+    for k, want in kustomized.items():
+        got = without_helm_marks(chart[k])
+        if k not in base:  # the component's own objects
+            for label in ("app.kubernetes.io/instance", "app.kubernetes.io/version"):
+                assert got["metadata"]["labels"].pop(label) == chart[k]["metadata"]["labels"][
+                    label]
+        assert got == without_helm_marks(want), k

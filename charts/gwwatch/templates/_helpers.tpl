@@ -74,6 +74,15 @@ nothing otherwise. */}}
 {{- include "gwwatch.fullname" . }}
 {{- end }}
 
+{{/* The webhook's serving certificate: cert-manager's Secret, or the one given. */}}
+{{- define "gwwatch.webhookSecret" -}}
+{{- if .Values.admissionWebhook.certManager.enabled }}
+{{- printf "%s-webhook-tls" (include "gwwatch.fullname" .) }}
+{{- else }}
+{{- .Values.admissionWebhook.existingSecret }}
+{{- end }}
+{{- end }}
+
 {{/* The job the Prometheus Operator gives gwwatch's targets: the metrics Service's name. */}}
 {{- define "gwwatch.ruleSelector" -}}
 {{- .Values.prometheusRule.selector | default (printf "job=%q" (printf "%s-metrics" (include "gwwatch.fullname" .))) }}
@@ -91,6 +100,12 @@ settings exactly).
 {{- end }}
 {{- if .Values.ownership.enabled }}
 {{- $_ := set $s "GWWATCH_OWNERSHIP_CONFIGMAP" (printf "%s-ownership" (include "gwwatch.fullname" .)) }}
+{{- end }}
+{{- if .Values.admissionWebhook.enabled }}
+{{- $_ := set $s "GWWATCH_WEBHOOK_PORT" (toString .Values.admissionWebhook.port) }}
+{{- $_ := set $s "GWWATCH_WEBHOOK_MODE" .Values.admissionWebhook.mode }}
+{{- $_ := set $s "GWWATCH_WEBHOOK_CERT_FILE" "/etc/gwwatch/webhook/tls.crt" }}
+{{- $_ := set $s "GWWATCH_WEBHOOK_KEY_FILE" "/etc/gwwatch/webhook/tls.key" }}
 {{- end }}
 {{- range $k, $v := $s }}
 {{ $k }}: {{ $v | toString | quote }}
