@@ -34,7 +34,8 @@ def discovery(versions: Mapping[str, list[tuple[str, str]]], preferred: str
         version = path.rsplit("/", 1)[-1]
         if version not in versions:
             raise errors.NotFound("no", code=404)
-        return {"resources": [{"name": plural, "kind": kind, "namespaced": True}
+        return {"resources": [{"name": plural, "kind": kind,
+                               "namespaced": kind != "GatewayClass"}
                               for plural, kind in versions[version]]
                 + [{"name": f"{plural}/status", "kind": kind, "namespaced": True}
                    for plural, kind in versions[version]]}
@@ -44,7 +45,8 @@ def discovery(versions: Mapping[str, list[tuple[str, str]]], preferred: str
 class TestDiscover:
     async def test_first_served_version_the_engine_understands(self) -> None:
         """Preferred version first; a kind only in an older version is found there; kinds
-        gwwatch does not analyse (GatewayClass, ReferenceGrant) are not watched."""
+        gwwatch does not analyse (ReferenceGrant) are not watched; GatewayClass is, cluster-scoped
+        (its status.supportedFeatures)."""
         kube = discovery({
             "v1beta1": [("gateways", "Gateway"), ("httproutes", "HTTPRoute"),
                         ("referencegrants", "ReferenceGrant")],
@@ -54,7 +56,10 @@ class TestDiscover:
         found = await resources.discover(kube)
         assert found["Gateway"].version == "v1" and found["HTTPRoute"].version == "v1"
         assert found["TCPRoute"] == Resource("TCPRoute", GROUP, "v1", "tcproutes", True)
-        assert set(found) == {"Gateway", "HTTPRoute", "TCPRoute"}
+        assert found["GatewayClass"] == Resource("GatewayClass", GROUP, "v1", "gatewayclasses",
+                                                 False)
+        assert found["GatewayClass"].collection_path("team-a") == f"/apis/{GROUP}/v1/gatewayclasses"
+        assert set(found) == {"Gateway", "GatewayClass", "HTTPRoute", "TCPRoute"}
 
     async def test_no_gateway_api_installed_is_an_answer(self) -> None:
         def handle(method: str, path: str, params: Any, body: Any) -> Mapping[str, Any]:
@@ -65,7 +70,9 @@ class TestDiscover:
     def test_engine_decides_which_versions_it_reads(self) -> None:
         assert resources.engine_understands("HTTPRoute", f"{GROUP}/v1")
         assert not resources.engine_understands("HTTPRoute", f"{GROUP}/v9")
-        assert not resources.engine_understands("GatewayClass", f"{GROUP}/v1")
+        assert resources.engine_understands("GatewayClass", f"{GROUP}/v1")
+        assert not resources.engine_understands("GatewayClass", f"{GROUP}/v1alpha2")
+        assert not resources.engine_understands("ReferenceGrant", f"{GROUP}/v1")
 
 
 @contextlib.asynccontextmanager
