@@ -44,7 +44,15 @@ from gwwatch.engine.model import (
     Route,
 )
 from gwwatch.engine.precedence import Request
-from gwwatch.engine.vocabulary import ROUTE_KINDS, Protocol, Reason, RouteKind, Severity, age_key
+from gwwatch.engine.vocabulary import (
+    ROUTE_KINDS,
+    FindingKind,
+    Protocol,
+    Reason,
+    RouteKind,
+    Severity,
+    age_key,
+)
 
 __all__ = ["ConflictGraph", "analyse"]
 
@@ -878,13 +886,16 @@ class ConflictGraph:
                              if (both := hostnames.intersect(a, b)) is not None})
             for h in shared:
                 arena = (key[0], listener.port, ref.kind)
-                out += conflicts.merge_readings([
-                    [conflicts.cross_serving(
+                readings = [
+                    conflicts.cross_serving(
                         gateway=key[0], listener=listener, hostname=h,
                         rejected=self._routes[ref], cause=self._routes[cause], owner=owner,
                         tenant=self.tenant, shares=self.shares,
-                        intra_tenant_severity=self._intra_tenant_severity)]
-                    for owner in self.owners(h, arena).owners or (None,)])
+                        intra_tenant_severity=self._intra_tenant_severity)
+                    for owner in self.owners(h, arena).owners or (None,)]
+                # a contested owner: the reading that finds a Hijack says all there is
+                hijacks = [f for f in readings if f.kind == FindingKind.HIJACK]
+                out += conflicts.merge_readings([[f] for f in hijacks or readings])
         return out
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:

@@ -31,7 +31,7 @@ import structlog
 
 from gwwatch.engine import Diff, Finding, ObjectRef, ParentStatus
 from gwwatch.engine.model import ParentRef
-from gwwatch.engine.vocabulary import GROUP, ROUTE_KINDS, FindingKind
+from gwwatch.engine.vocabulary import GROUP, ROUTE_KINDS, FindingKind, Reason
 from gwwatch.runtime import errors
 from gwwatch.runtime.controller import Controller, Result, TerminalError
 from gwwatch.runtime.kube import Kube
@@ -150,7 +150,9 @@ def _parents_for(finding: Finding, parents: Sequence[ParentStatus]) -> list[Pare
     """The parentRefs through which the route takes part in ``finding``: those attached to the
     finding's listener, else (defensively) any attached to its Gateway. A listener is named by
     its owner (the Gateway or ListenerSet declaring it) and its name: a ListenerSet may declare
-    a listener named like one of its Gateway's."""
+    a listener named like one of its Gateway's. A parentRef the engine refused because a route
+    of the other kind took the listener (cross serving) is one the route takes part through:
+    its finding says why it is not accepted."""
     owner = finding.listener_owner
     on_listener = [
         ps for ps in parents
@@ -161,7 +163,8 @@ def _parents_for(finding: Finding, parents: Sequence[ParentStatus]) -> list[Pare
     ]
     if on_listener:
         return on_listener
-    return [ps for ps in parents if ps.accepted and ps.gateway == finding.gateway]
+    return [ps for ps in parents if ps.gateway == finding.gateway and (
+        ps.accepted or ps.reason == Reason.REJECTED_BY_OTHER_KIND)]
 
 
 def _combine(ctype: str, reasons_and_findings: list[tuple[str, Finding]]) -> ConditionSpec:

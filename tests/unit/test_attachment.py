@@ -516,6 +516,8 @@ class TestHTTPAndGRPCOnOneListener:
         assert h.hostname == "api.example.com"
         assert "cross serving" in h.basis
         assert not b.only_status(graph, "web", "team-a").accepted
+        # the claim is contested by the older route; the Hijack reading says all there is
+        assert b.findings(graph, reason=Reason.REJECTED_BY_OTHER_KIND) == []
         # the same routes without the claim: the older route's tenant owns the name
         plain = b.scan(*objs[1:])
         assert b.findings(plain, FindingKind.HIJACK) == []
