@@ -260,6 +260,12 @@ def _explain(graph: ConflictGraph, spec: RouteKindSpec, *, gateway: ObjectRef, p
         else:
             why = (f"{for_host} {kind}(s) on listener {listener.name} match the hostname, but "
                    f"none of their matches accepts the request")
+        rejected = [f"{ref.kind} {ref} (older {cause.kind} {cause})"
+                    for li in reach for ref, names, cause in graph.rejected_on(li)
+                    if ref.kind == kind and precedence.best_hostname(list(names), host)]
+        if rejected:
+            why += ("; rejected on the listener because an older route of the other kind "
+                    "shares a hostname (cross serving): " + ", ".join(rejected))
         return _fail(gateway, port, protocol, host, sni, NO_ROUTE, listener, listener_basis, why)
     winner, *rest = ranked
     lost: list[Lost] = []

@@ -236,6 +236,16 @@ class ConflictGraph:
         its GatewayClass' ``status.supportedFeatures``, and the sentences saying so."""
         return self._topology.features(gateway)
 
+    def rejected_on(self, listener: Listener) -> list[tuple[ObjectRef, tuple[str, ...], ObjectRef]]:
+        """Cross serving: the routes ``listener`` rejects, each with the hostnames it would get
+        there and the route that caused it, sorted."""
+        if listener.gateway is None:
+            return []
+        key = _listener_key(listener)
+        members = self._cross_members.get(key, {})
+        return [(ref, members.get(ref, ()), cause)
+                for ref, cause in sorted(self._rejections.get(key, {}).items())]
+
     def rejected_by(self, route: ObjectRef) -> dict[tuple[ObjectRef, str], ObjectRef]:
         """Cross serving: (listener owner, listener name) → the route of the other kind whose
         intersecting hostnames got ``route`` rejected on that listener."""

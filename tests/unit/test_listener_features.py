@@ -6,10 +6,14 @@ pkg/features/gateway.go; each test quotes the sentence it holds gwwatch to.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from gwwatch import cli
 from gwwatch.engine import analyse, parse
 from gwwatch.engine.attachment import LISTENER_ISOLATION
 from gwwatch.engine.model import GatewayClass, Invalid, ObjectRef
@@ -242,3 +246,36 @@ class TestListenerIsolation:
         assert b.findings(graph, FindingKind.HIJACK) == []
         assert [f.reason for f in b.findings(graph, FindingKind.SHADOWED)] == [
             Reason.LISTENER_SHADOWED]
+
+
+def test_explain_names_the_route_rejected_for_cross_serving() -> None:
+    """grpcroute_types.go: "The rejected Route MUST raise an 'Accepted' condition with a status
+    of 'False'": a request it would have served finds no route, and explain says why."""
+    graph = b.scan(b.gateway(),
+                   b.grpc_route("rpc", "team-b", hostnames=["api.example.com"], created=b.ts(1)),
+                   b.http_route("web", "team-a", hostnames=["api.example.com"], created=b.ts(2)))
+    answer = graph.explain(gateway=b.GW, port=80, protocol="http",
+                           request=Request(host="api.example.com", path="/"))
+    assert answer.winner is None
+    assert "cross serving" in answer.basis
+    assert "HTTPRoute team-a/web (older GRPCRoute team-b/rpc)" in answer.basis
+    answer = graph.explain(gateway=b.GW, port=80, protocol="http",
+                           request=Request(host="other.example.com", path="/"))
+    assert "cross serving" not in answer.basis
+
+
+def test_scan_reads_gateway_classes_from_files(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``gwwatch scan`` takes GatewayClass objects from manifests like any other kind."""
+    path = tmp_path / "all.yaml"
+    cls = b.gateway_class("acme", features=["Gateway", "HTTPRoute"])
+    path.write_text(yaml.safe_dump_all([cls, *_isolation_objects()]), encoding="utf-8")
+    code = cli.main(["scan", str(path), "--output", "json", "--fail-on", "never"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(f["kind"], f["route"]["name"]) for f in out["findings"]
+            if f["kind"] == "Hijack"] == [("Hijack", "other")]
+    path.write_text(yaml.safe_dump_all(_isolation_objects()), encoding="utf-8")
+    cli.main(["scan", str(path), "--output", "json", "--fail-on", "never"])
+    out = json.loads(capsys.readouterr().out)
+    assert not [f for f in out["findings"] if f["kind"] == "Hijack"]
