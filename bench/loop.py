@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.loop                      # both vectors, thread and inline
     .venv/bin/python -m bench.loop --routes 20 --matches 64 --regex-n 22
+    .venv/bin/python -m bench.loop --vectors hijackers --routes 1000
 
 One process runs what ``gwwatch run`` runs on its event loop: the :class:`GraphWorker` (its
 stores filled with a hostile cluster, every key queued: one batch) and the ``/healthz`` server.
@@ -13,8 +14,10 @@ ticker measures how late ``asyncio.sleep(0.01)`` wakes up (loop lag). Each vecto
   as before issue 11.
 
 Vectors: ``matches`` — R routes × M matches mirroring the same paths on one hostname
-(pure-Python analysis); ``regex`` — a path regex ``/(.|.)*a…a\\d`` beside a prefix route (one
-backtracking ``re`` call in C, holding the GIL). Figures, not assertions.
+(pure-Python analysis); ``hijackers`` — R one-match routes of another tenant each taking a
+longer prefix of one victim's hostname; ``regex`` — a path regex ``/(.|.)*a…a\\d`` beside a
+prefix route (with Python's backtracking ``re`` this was one C call holding the GIL for
+minutes: a thread could not help; the engine's RE2 is linear). Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ def objects(vector: str, routes: int, matches: int, regex_n: int) -> list[dict[s
                      for k in range(0, len(paths), 64)]
             out.append(b.http_route(f"r{i}", ns, hostnames=[HOST], rules=rules,
                                     created=b.ts(i + 1)))
+    elif vector == "hijackers":
+        out.append(b.http_route("api", "victim", hostnames=[HOST],
+                                matches=[b.match("/v1/charge")], created=b.ts(1)))
+        for i in range(routes):
+            out.append(b.http_route(f"evil{i}", "evil", hostnames=[HOST],
+                                    matches=[b.match(f"/v1/charge/{i}")], created=b.ts(i + 2)))
     else:
         out.append(b.http_route("api", "victim", hostnames=[HOST],
                                 matches=[b.match("/v1/charge")], created=b.ts(1)))
