@@ -160,6 +160,7 @@ def _fail(gateway: ObjectRef, port: int, protocol: str, host: str | None, sni: s
 
 # Request kinds whose listener choice depends on the implementation's listener isolation.
 _ISOLATION_KINDS: Final = frozenset((RouteKind.HTTP, RouteKind.GRPC))
+_TLS_FAMILY: Final = frozenset((Protocol.TLS, Protocol.HTTPS))
 
 
 def explain(
@@ -181,12 +182,29 @@ def explain(
     if spec is None:
         raise ValueError(f"unknown protocol {protocol!r}")
     if spec.kind not in _ISOLATION_KINDS:
-        return _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
-                        request=request, sni=sni, isolated=True)
-    features = graph.features(gateway)
-    found = _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
-                     request=request, sni=sni, isolated=features.isolation)
-    return replace(found, assumptions=features.assumptions)
+        found = _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
+                         request=request, sni=sni, isolated=True)
+        assumed: tuple[str, ...] = ()
+    else:
+        features = graph.features(gateway)
+        found = _explain(graph, spec, gateway=gateway, port=port, protocol=protocol,
+                         request=request, sni=sni, isolated=features.isolation)
+        assumed = features.assumptions
+    return replace(found, assumptions=assumed + _twins(graph, found))
+
+
+def _twins(graph: ConflictGraph, found: Explanation) -> tuple[str, ...]:
+    """The assumption behind choosing one of a TLS and an HTTPS listener for one hostname."""
+    li = found.listener
+    state = graph.listeners(found.gateway)
+    if li is None or state is None or li.protocol not in _TLS_FAMILY:
+        return ()
+    twins = [o for o in state.on_port(li.port) if o.hostname == li.hostname
+             and o.protocol in _TLS_FAMILY and o.protocol != li.protocol]
+    return tuple(
+        f"listener {_listener_name(o)} ({o.protocol}) shares port {li.port} and hostname with "
+        f"{_listener_name(li)} ({li.protocol}): which one a connection reaches is up to the "
+        f"implementation; the answer takes it to reach {li.name}" for o in twins)
 
 
 def _explain(graph: ConflictGraph, spec: RouteKindSpec, *, gateway: ObjectRef, port: int,

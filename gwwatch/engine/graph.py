@@ -168,6 +168,10 @@ class ConflictGraph:
         self._cross_keys_of: dict[ObjectRef, frozenset[ListenerKey]] = {}
         self._rejections: dict[ListenerKey, dict[ObjectRef, ObjectRef]] = {}
         self._rejected: dict[ObjectRef, dict[ListenerKey, ObjectRef]] = {}
+        # the hostnames of each listener's rejected routes, and the reverse: whose findings
+        # to say again when the owner of a hostname may have changed
+        self._cross_names: dict[ListenerKey, frozenset[str]] = {}
+        self._cross_keys_by_name: dict[str, set[ListenerKey]] = {}
         self._cross_pending: set[ListenerKey] = set()
         self._cross_changed: set[ListenerKey] = set()
         self._cross_all = False
@@ -617,6 +621,8 @@ class ConflictGraph:
             old = self._rejections.pop(key, {})
             if new:
                 self._rejections[key] = new
+            self._index_cross_names(key, frozenset(
+                h for ref in new for h in members.get(ref, ())))
             if old or new:
                 self._cross_changed.add(key)
             for ref in {*old, *new}:
@@ -639,6 +645,18 @@ class ConflictGraph:
                     gateways.add(claim.arena[0])
                 hosts.update(members.get(ref, ()))
 
+    def _index_cross_names(self, key: ListenerKey, names: frozenset[str]) -> None:
+        old = self._cross_names.pop(key, frozenset())
+        if names:
+            self._cross_names[key] = names
+        for h in old - names:
+            keys = self._cross_keys_by_name[h]
+            keys.discard(key)
+            if not keys:
+                del self._cross_keys_by_name[h]
+        for h in names - old:
+            self._cross_keys_by_name.setdefault(h, set()).add(key)
+
     def _cross_keys(self, hosts: Iterable[str]) -> set[ListenerKey]:
         """Listeners whose cross-serving findings name a hostname that one of ``hosts``
         intersects: their owner may have changed."""
@@ -647,12 +665,7 @@ class ConflictGraph:
             return set(self._rejections)
         if not self._rejections:
             return set()
-        keys_by_name: dict[str, set[ListenerKey]] = {}
-        for key, rejected in self._rejections.items():
-            members = self._cross_members.get(key, {})
-            for ref in rejected:
-                for h in members.get(ref, ()):
-                    keys_by_name.setdefault(h, set()).add(key)
+        keys_by_name = self._cross_keys_by_name
         out: set[ListenerKey] = set()
         for h in hosts:
             for c in hostnames.covering(h):  # names that cover h (h itself included)

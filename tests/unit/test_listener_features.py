@@ -81,6 +81,8 @@ class TestListenersDistinctByProtocol:
             answer = graph.explain(gateway=b.GW, port=443, protocol="tls",
                                    request=Request(host="api.acme.com"))
             assert answer.listener is not None and answer.listener.name == "tls"
+            assert any("https (api.acme.com) (HTTPS) shares port 443" in a
+                       for a in answer.assumptions)
             answer = graph.explain(gateway=b.GW, port=443, protocol="http",
                                    request=Request(host="api.acme.com", path="/"))
             assert answer.winner is not None and answer.winner.route.ref.name == "web"
