@@ -63,6 +63,7 @@ _TRAFFIC_PROTOCOLS: dict[str, tuple[Protocol, ...]] = {
     str(k): spec.traffic_protocols for k, spec in ROUTE_KINDS.items()}
 Slice = tuple[Arena, str]
 ListenerKey = tuple[ObjectRef, ObjectRef, str]  # (gateway, listener owner, listener name)
+CrossPair = tuple[ListenerKey, ObjectRef]  # a listener and a route it rejects (cross serving)
 # The kinds that serve each other's requests on one listener (grpcroute_types.go,
 # GRPCRouteSpec.Hostnames): only one of two intersecting routes of these kinds is accepted.
 _CROSS_KINDS: frozenset[str] = frozenset((RouteKind.HTTP, RouteKind.GRPC))
@@ -168,12 +169,13 @@ class ConflictGraph:
         self._cross_keys_of: dict[ObjectRef, frozenset[ListenerKey]] = {}
         self._rejections: dict[ListenerKey, dict[ObjectRef, ObjectRef]] = {}
         self._rejected: dict[ObjectRef, dict[ListenerKey, ObjectRef]] = {}
-        # the hostnames of each listener's rejected routes, and the reverse: whose findings
-        # to say again when the owner of a hostname may have changed
-        self._cross_names: dict[ListenerKey, frozenset[str]] = {}
-        self._cross_keys_by_name: dict[str, set[ListenerKey]] = {}
+        # the hostnames of each (listener, rejected route), and the reverse: whose findings to
+        # say again when the owner of a hostname may have changed
+        self._cross_names: dict[CrossPair, tuple[str, ...]] = {}
+        self._cross_pairs_by_name: dict[str, set[CrossPair]] = {}
         self._cross_pending: set[ListenerKey] = set()
-        self._cross_changed: set[ListenerKey] = set()
+        self._cross_touched: set[ObjectRef] = set()  # routes attached again since resolved
+        self._cross_changed: set[CrossPair] = set()
         self._cross_all = False
         self._deferred: tuple[set[Slice], set[ObjectRef], set[str]] | None = None
         self._findings: dict[tuple[object, ...], Finding] = {}
@@ -553,6 +555,7 @@ class ConflictGraph:
             if members:
                 self._cross_keys_of[ref] = frozenset(members)
             self._cross_pending |= old_keys | set(members)
+            self._cross_touched.add(ref)
         self._install(ref)
 
     def _install(self, ref: ObjectRef) -> None:
@@ -614,6 +617,7 @@ class ConflictGraph:
         both costs a pass over its routes, oldest first (linear in them, times their hostnames).
         """
         pending, self._cross_pending = self._cross_pending, set()
+        touched, self._cross_touched = self._cross_touched, set()
         for key in pending:
             members = self._cross_members.get(key, {})
             new = _cross_rejections(members, self._routes) if len(
@@ -621,12 +625,13 @@ class ConflictGraph:
             old = self._rejections.pop(key, {})
             if new:
                 self._rejections[key] = new
-            self._index_cross_names(key, frozenset(
-                h for ref in new for h in members.get(ref, ())))
-            if old or new:
-                self._cross_changed.add(key)
             for ref in {*old, *new}:
-                if old.get(ref) == new.get(ref):
+                cause = new.get(ref)
+                if cause != old.get(ref) or ref in touched or cause in touched:
+                    # its finding names these routes' hostnames: say it again
+                    self._cross_changed.add((key, ref))
+                    self._index_cross_names((key, ref), members.get(ref, ()) if cause else ())
+                if old.get(ref) == cause:
                     continue
                 per_route = self._rejected.setdefault(ref, {})
                 if ref in new:
@@ -645,35 +650,35 @@ class ConflictGraph:
                     gateways.add(claim.arena[0])
                 hosts.update(members.get(ref, ()))
 
-    def _index_cross_names(self, key: ListenerKey, names: frozenset[str]) -> None:
-        old = self._cross_names.pop(key, frozenset())
+    def _index_cross_names(self, pair: CrossPair, names: tuple[str, ...]) -> None:
+        old = self._cross_names.pop(pair, ())
         if names:
-            self._cross_names[key] = names
-        for h in old - names:
-            keys = self._cross_keys_by_name[h]
-            keys.discard(key)
-            if not keys:
-                del self._cross_keys_by_name[h]
-        for h in names - old:
-            self._cross_keys_by_name.setdefault(h, set()).add(key)
+            self._cross_names[pair] = names
+        for h in set(old) - set(names):
+            pairs = self._cross_pairs_by_name[h]
+            pairs.discard(pair)
+            if not pairs:
+                del self._cross_pairs_by_name[h]
+        for h in set(names) - set(old):
+            self._cross_pairs_by_name.setdefault(h, set()).add(pair)
 
-    def _cross_keys(self, hosts: Iterable[str]) -> set[ListenerKey]:
-        """Listeners whose cross-serving findings name a hostname that one of ``hosts``
-        intersects: their owner may have changed."""
+    def _cross_keys(self, hosts: Iterable[str]) -> set[CrossPair]:
+        """(listener, rejected route) pairs whose cross-serving findings name a hostname that
+        one of ``hosts`` intersects: their owner may have changed."""
         if self._cross_all:
             self._cross_all = False
-            return set(self._rejections)
-        if not self._rejections:
+            return {(key, ref) for key, rejected in self._rejections.items() for ref in rejected}
+        by_name = self._cross_pairs_by_name
+        if not by_name:
             return set()
-        keys_by_name = self._cross_keys_by_name
-        out: set[ListenerKey] = set()
+        out: set[CrossPair] = set()
         for h in hosts:
             for c in hostnames.covering(h):  # names that cover h (h itself included)
-                out |= keys_by_name.get(c, set())
+                out |= by_name.get(c, set())
             if hostnames.is_wildcard(h) or h == hostnames.ANY:  # names that h covers
-                for name, keys in keys_by_name.items():
+                for name, pairs in by_name.items():
                     if hostnames.covers(h, name):
-                        out |= keys
+                        out |= pairs
         return out
 
     def _slices_under(self, hostname: str) -> set[Slice]:
@@ -892,33 +897,33 @@ class ConflictGraph:
             for li in sorted(reach, key=lambda li: (li.owner, li.name))) + ")"
         return [replace(f, message=f.message + note) for f in found]
 
-    def _analyse_cross(self, key: ListenerKey) -> list[Finding]:
-        """Cross-serving findings of one listener: per rejected route, per hostname it shares
+    def _analyse_cross(self, pair: CrossPair) -> list[Finding]:
+        """Cross-serving findings of one route rejected on one listener: per hostname it shares
         with the route that got it rejected."""
-        rejected = self._rejections.get(key)
+        key, ref = pair
+        cause = self._rejections.get(key, {}).get(ref)
         state = self._topology.listeners(key[0])
-        if not rejected or state is None:
+        if cause is None or state is None:
             return []
         listener = next((li for li in state.live if (li.owner, li.name) == key[1:]), None)
         if listener is None:
             return []
         members = self._cross_members.get(key, {})
         out: list[Finding] = []
-        for ref, cause in sorted(rejected.items()):
-            shared = sorted({both for a in members.get(ref, ()) for b in members.get(cause, ())
-                             if (both := hostnames.intersect(a, b)) is not None})
-            for h in shared:
-                arena = (key[0], listener.port, ref.kind)
-                readings = [
-                    conflicts.cross_serving(
-                        gateway=key[0], listener=listener, hostname=h,
-                        rejected=self._routes[ref], cause=self._routes[cause], owner=owner,
-                        tenant=self.tenant, shares=self.shares,
-                        intra_tenant_severity=self._intra_tenant_severity)
-                    for owner in self.owners(h, arena).owners or (None,)]
-                # a contested owner: the reading that finds a Hijack says all there is
-                hijacks = [f for f in readings if f.kind == FindingKind.HIJACK]
-                out += conflicts.merge_readings([[f] for f in hijacks or readings])
+        shared = sorted({both for a in members.get(ref, ()) for b in members.get(cause, ())
+                         if (both := hostnames.intersect(a, b)) is not None})
+        for h in shared:
+            arena = (key[0], listener.port, ref.kind)
+            readings = [
+                conflicts.cross_serving(
+                    gateway=key[0], listener=listener, hostname=h,
+                    rejected=self._routes[ref], cause=self._routes[cause], owner=owner,
+                    tenant=self.tenant, shares=self.shares,
+                    intra_tenant_severity=self._intra_tenant_severity)
+                for owner in self.owners(h, arena).owners or (None,)]
+            # a contested owner: the reading that finds a Hijack says all there is
+            hijacks = [f for f in readings if f.kind == FindingKind.HIJACK]
+            out += conflicts.merge_readings([[f] for f in hijacks or readings])
         return out
 
     def _analyse_posture(self, key: tuple[str, object]) -> list[Finding]:
@@ -1037,19 +1042,22 @@ def _cross_rejections(members: dict[ObjectRef, tuple[str, ...]],
     itself rejected rejects nothing). Rejected → the oldest accepted route that caused it."""
     order = sorted(members, key=lambda r: age_key(routes[r].created, r))
     rank = {ref: i for i, ref in enumerate(order)}
+    last = {ref.kind: i for i, ref in enumerate(order)}  # the newest route of each kind
     accepted = {RouteKind.HTTP.value: _Names(), RouteKind.GRPC.value: _Names()}
     out: dict[ObjectRef, ObjectRef] = {}
-    for ref in order:
-        other = accepted[RouteKind.GRPC if ref.kind == RouteKind.HTTP else RouteKind.HTTP]
+    for i, ref in enumerate(order):
+        other_kind = RouteKind.GRPC if ref.kind == RouteKind.HTTP else RouteKind.HTTP
+        other = accepted[other_kind]
         cause: ObjectRef | None = None
-        for h in members[ref]:
-            for found in other.intersecting(h):
-                if cause is None or rank[found] < rank[cause]:
-                    cause = found
-        if cause is None:
-            accepted[ref.kind].add(ref, members[ref])
-        else:
+        if other.first is not None:  # nothing to intersect until the other kind has a route
+            for h in members[ref]:
+                for found in other.intersecting(h):
+                    if cause is None or rank[found] < rank[cause]:
+                        cause = found
+        if cause is not None:
             out[ref] = cause
+        elif i < last.get(other_kind, -1):  # only a newer route of the other kind asks
+            accepted[ref.kind].add(ref, members[ref])
     return out
 
 
