@@ -7,7 +7,9 @@
 One process runs what ``gwwatch run`` runs on its event loop: the :class:`GraphWorker` (its
 stores filled with a hostile cluster, every key queued: one batch) and the ``/healthz`` server.
 A child process asks ``/healthz`` every 50 ms and reports round trips; inside the loop a
-ticker measures how late ``asyncio.sleep(0.01)`` wakes up (loop lag). Each vector runs twice:
+ticker measures how late ``asyncio.sleep(0.01)`` wakes up (loop lag), and a
+:class:`LeaderElector` with client-go's timings renews a Lease kept in memory (renewals
+missed: failed, or more than a retry period late). Each vector runs twice:
 
 - ``thread``: as shipped, the batch analysed in the graph thread;
 - ``inline``: the batch analysed on the event loop (``GraphWorker._in_thread`` bypassed),
@@ -29,10 +31,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from gwwatch.engine import ObjectRef, Policy
 from gwwatch.metrics import Metrics
+from gwwatch.runtime.leader import LeaderElector, LeaseConfig
 from gwwatch.runtime.queue import KeyQueue
 from gwwatch.runtime.server import Server
 from gwwatch.runtime.store import Store
@@ -59,6 +63,24 @@ while time.monotonic() < end:
     time.sleep(0.05)
 print(json.dumps(rtts))
 """
+
+
+class MemoryLease:
+    """A Lease in memory, answering at once."""
+
+    def __init__(self) -> None:
+        self.lease: dict[str, Any] | None = None
+
+    async def get(self) -> dict[str, Any] | None:
+        return self.lease
+
+    async def create(self, lease: Mapping[str, Any]) -> dict[str, Any]:
+        self.lease = dict(lease)
+        return self.lease
+
+    async def update(self, lease: Mapping[str, Any]) -> dict[str, Any]:
+        self.lease = dict(lease)
+        return self.lease
 
 
 def objects(vector: str, routes: int, matches: int, regex_n: int) -> list[dict[str, Any]]:
@@ -113,6 +135,11 @@ async def one(vector: str, mode: str, args: argparse.Namespace) -> dict[str, Any
             lags.append(time.monotonic() - t - 0.01)
 
     ticking = asyncio.create_task(ticker())
+    # A leader renewing a Lease held in memory (client-go's timings: retry 2 s, deadline 10 s):
+    # what it misses is what the loop made it miss, never the network.
+    elector = LeaderElector(LeaseConfig("bench", "bench", "me"), MemoryLease())
+    await elector.acquire()
+    renewing = asyncio.create_task(elector.renew())
     probe = await asyncio.create_subprocess_exec(
         sys.executable, "-c", PROBE, str(server.bound_port), str(args.window),
         stdout=subprocess.PIPE)
@@ -123,13 +150,15 @@ async def one(vector: str, mode: str, args: argparse.Namespace) -> dict[str, Any
         await asyncio.sleep(0.05)
     batch_s = time.monotonic() - started
     out, _ = await probe.communicate()
-    for task in (running, ticking, serving):
+    await asyncio.sleep(2.5)  # one more renewal after the batch: a late one is counted
+    for task in (running, ticking, serving, renewing):
         task.cancel()
-    await asyncio.gather(running, ticking, serving, return_exceptions=True)
+    await asyncio.gather(running, ticking, serving, renewing, return_exceptions=True)
     rtts = json.loads(out)
     return {"vector": vector, "mode": mode, "batch_s": round(batch_s, 2),
             "findings": len(worker.findings()),
             "loop_lag_max_s": round(max(lags), 3),
+            "renewals_missed": elector.renewals_missed, "leader": elector.is_leader,
             "healthz_n": len(rtts), "healthz_p50_ms": round(statistics.median(rtts) * 1000, 1),
             "healthz_max_s": round(max(rtts), 3)}
 
