@@ -8,6 +8,7 @@ records only, never on raw dicts.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -363,9 +364,26 @@ def _too_deep(value: object) -> bool:
     return any(isinstance(item, dict | list | tuple | Mapping) for item in level)
 
 
+# Renders a value for a label or a message with bounded work: repr() and str() of a list of
+# aliased lists (what YAML aliases build) visit every path, seconds for one object.
+_RENDER: Final = reprlib.Repr()
+_RENDER.maxlevel, _RENDER.maxlist, _RENDER.maxdict, _RENDER.maxtuple = 4, 8, 8, 8
+_RENDER.maxstring = _RENDER.maxother = _RENDER.maxlong = 256
+
+
 def _show(value: object, limit: int = 80) -> str:
-    text = repr(value)
+    text = repr(value[: limit + 1]) if isinstance(value, str) else _RENDER.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text(value: object) -> str:
+    """``str(value)`` for a string or a number (YAML reads ``tier: 1`` as one); a list or a map
+    as a bounded rendering."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) or value is None:
+        return str(value)
+    return _RENDER.repr(value)
 
 
 def _str_map(obj: Mapping[str, Any], key: str) -> dict[str, str]:
@@ -374,7 +392,7 @@ def _str_map(obj: Mapping[str, Any], key: str) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise _Malformed(f"metadata.{key} is not a map")
-    return {str(k): str(v) for k, v in value.items()}
+    return {_text(k): _text(v) for k, v in value.items()}
 
 
 def _list(obj: Mapping[str, Any], key: str, where: str, limit: int) -> list[Any]:
@@ -434,7 +452,7 @@ def _selector(value: object, where: str) -> LabelSelector:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise _Malformed(f"{where}.matchExpressions[{i}].values is not a list of strings")
         exprs.append(SelectorRequirement(key, op, tuple(values)))
-    return LabelSelector(tuple((str(k), str(v)) for k, v in labels.items()), tuple(exprs))
+    return LabelSelector(tuple((_text(k), _text(v)) for k, v in labels.items()), tuple(exprs))
 
 
 def _parse_listener(
@@ -476,7 +494,7 @@ def _parse_listener(
             if group == GROUP and kind in compatible:
                 kinds.append(kind)
             else:
-                invalid.append(kind if group == GROUP else f"{group}/{kind}")
+                invalid.append(kind if group == GROUP else f"{_text(group)}/{kind}")
         return Listener(owner, gateway, name, port, protocol, hostname, allowed_from, selector,
                         tuple(kinds), tuple(invalid))
     return Listener(owner, gateway, name, port, protocol, hostname, allowed_from, selector,
@@ -643,7 +661,7 @@ def _parse_http_match(raw: object, where: str) -> tuple[Match, str | None]:
     query, unsup_q = _value_matches(item.get("queryParams"), f"{where}.queryParams", lower=False)
     if path_type == "PathPrefix" and len(path_value) > 1 and path_value.endswith("/"):
         path_value = path_value.rstrip("/") or "/"  # "/foo/" and "/foo" match the same paths
-    match = Match(path_type=str(path_type), path=path_value, method=method,
+    match = Match(path_type=_text(path_type), path=path_value, method=method,
                   headers=headers, query=query)
     return match, unsupported or unsup_h or unsup_q
 
@@ -682,7 +700,7 @@ def _parse_backends(rule: Mapping[str, Any], where: str, namespace: str) -> tupl
             raise _Malformed(f"{where}.backendRefs[{i}].name is missing")
         weight = _opt_int(item, "weight", f"{where}.backendRefs[{i}]")
         ns = item.get("namespace", namespace)
-        out.append(Backend(str(item.get("kind", "Service")), str(ns), name,
+        out.append(Backend(_text(item.get("kind", "Service")), _text(ns), name,
                            _opt_int(item, "port", f"{where}.backendRefs[{i}]"),
                            1 if weight is None else weight))
     return tuple(out)
