@@ -155,7 +155,6 @@ class GraphWorker:
         # The one thread that owns the graph once run() started (None before: tests and
         # benches drive process() synchronously).
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self.busy_since: float | None = None  # monotonic start of the job in the graph thread
 
     # --- read-only view (published after each batch) -----------------------------------------
 
@@ -168,10 +167,6 @@ class GraphWorker:
         routes that have findings (the only ones whose status entries need them), () for
         others."""
         return self._view.get(route, ((), ()))[1]
-
-    def view_of(self, route: ObjectRef) -> RouteView:
-        """:meth:`findings_of` and :meth:`parents_of` of one batch, together."""
-        return self._view.get(route, ((), ()))
 
     def findings(self) -> list[Finding]:
         """Every current finding as of the last batch, most severe first."""
@@ -198,15 +193,7 @@ class GraphWorker:
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         if self._thread is None:
             return fn()  # not running: the caller's thread is the only one
-
-        def timed() -> T:
-            self.busy_since = time.monotonic()
-            try:
-                return fn()
-            finally:
-                self.busy_since = None
-
-        return await asyncio.wrap_future(self._thread.submit(timed))
+        return await asyncio.wrap_future(self._thread.submit(fn))
 
     def _build_snapshot(self) -> Snapshot:
         routes: Counter[tuple[str, str, str]] = Counter()
