@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "CONTEXT_KINDS",
     "FAIL_ON_CHOICES",
     "GROUP",
     "HOSTNAME_KINDS",
@@ -23,6 +24,7 @@ __all__ = [
     "INTRA_TENANT_SEVERITIES",
     "MATCH_KINDS",
     "READABLE_API_VERSIONS",
+    "READABLE_KINDS",
     "ROUTE_KINDS",
     "FindingKind",
     "Protocol",
@@ -107,6 +109,8 @@ ROUTE_KINDS: Final[Mapping[RouteKind, RouteKindSpec]] = MappingProxyType({
                          request="udp"),
 })
 
+_SPECS_BY_NAME: Final = frozenset(str(k) for k in ROUTE_KINDS)
+
 # Every kind the engine reads: (API group, versions it parses, newest first). "" is the core group.
 _READABLE: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = MappingProxyType({
     "Gateway": (GROUP, ("v1", "v1beta1")),
@@ -115,6 +119,11 @@ _READABLE: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = MappingProxyType({
     "Namespace": ("", ("v1",)),
     **{str(k): (s.group, s.served_versions) for k, s in ROUTE_KINDS.items()},
 })
+
+# Every kind the engine reads, and those of them that are not routes: the objects routes attach
+# through (GatewayClass, Gateway, ListenerSet) and the Namespaces that allowedRoutes select.
+READABLE_KINDS: Final = tuple(_READABLE)
+CONTEXT_KINDS: Final = frozenset(k for k in _READABLE if k not in _SPECS_BY_NAME)
 
 # (kind, apiVersion) of every object the engine parses, as it appears in the object.
 READABLE_API_VERSIONS: Final = frozenset(

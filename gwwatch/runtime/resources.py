@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gwwatch.engine import vocabulary
-from gwwatch.engine.vocabulary import GROUP, ROUTE_KINDS
+from gwwatch.engine.vocabulary import GROUP
 from gwwatch.runtime import errors
 from gwwatch.runtime.kube import Kube
 
@@ -52,7 +52,8 @@ NAMESPACES: Final = Resource("Namespace", "", "v1", "namespaces", False)
 # What gwwatch analyses from the Gateway API group: GatewayClass for the features its
 # implementation supports (status.supportedFeatures: listener isolation); ReferenceGrant and the
 # policies do not decide who wins a request.
-GATEWAY_KINDS: Final = ("GatewayClass", "Gateway", "ListenerSet", *ROUTE_KINDS)
+GATEWAY_KINDS: Final = tuple(k for k in vocabulary.READABLE_KINDS
+                             if vocabulary.group_of(k) == GROUP)
 
 
 def engine_understands(kind: str, api_version: str) -> bool:

@@ -46,7 +46,7 @@ from gwwatch.engine import ConflictGraph, Diff, Finding, ObjectRef, ParentStatus
 from gwwatch.engine.findings import diff as findings_diff
 from gwwatch.engine.graph import analyse
 from gwwatch.engine.model import Invalid, Parsed
-from gwwatch.engine.vocabulary import ROUTE_KINDS
+from gwwatch.engine.vocabulary import CONTEXT_KINDS, ROUTE_KINDS
 from gwwatch.metrics import Snapshot
 from gwwatch.runtime.queue import KeyQueue
 from gwwatch.runtime.store import Store
@@ -61,7 +61,7 @@ OWNERSHIP_KIND: Final = "ConfigMap"
 _BATCH: Final = 256
 _EMPTY: Final = Diff((), (), ())
 _ROUTE_KINDS: Final = frozenset(ROUTE_KINDS)
-_PARENT_KINDS: Final = frozenset(("GatewayClass", "Gateway", "ListenerSet", "Namespace"))
+_PARENT_KINDS: Final = CONTEXT_KINDS
 # While keys keep coming, the metrics snapshot (O(routes)) is rebuilt at most this often; it is
 # always rebuilt when the queue runs dry.
 _SNAPSHOT_EVERY: Final = 5.0
