@@ -10,6 +10,9 @@ the examples); they are re-exported here so a unit test needs one import::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
 
 from gwwatch.engine import ConflictGraph, Policy, analyse, parse
 from gwwatch.engine.attachment import ParentStatus
@@ -63,8 +66,10 @@ __all__ = [
     "route_ref",
     "rule",
     "scan",
+    "starts",
     "status",
     "ts",
+    "write",
 ]
 
 
@@ -108,3 +113,16 @@ def findings(graph: ConflictGraph, kind: str | None = None, *,
              reason: str | None = None) -> list[Finding]:
     return [f for f in graph.findings()
             if (kind is None or f.kind == kind) and (reason is None or f.reason == reason)]
+
+
+def write(path: Path, *docs: object) -> Path:
+    """``docs`` as one YAML stream at ``path`` (the CLI tests' manifest files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def starts(path: Path) -> list[int]:
+    """The line each YAML document of ``path`` starts on."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [1] + [n + 2 for n, line in enumerate(lines) if line == "---"]

@@ -16,7 +16,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from gwwatch.cli import cluster, completion, main, render, report, sarif, version
 from gwwatch.cli.explain import findings_served
@@ -26,6 +25,7 @@ from gwwatch.engine.precedence import Request
 from tests.controlplane.versions import pinned_versions
 from tests.sarif import sarif_schema
 from tests.unit import builders as b
+from tests.unit.builders import starts, write
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "api.example.com"
@@ -34,18 +34,6 @@ GATEWAY = b.gateway(listeners=[b.listener("https", port=443, protocol="HTTPS",
 OWNER = b.http_route("billing", "team-a", hostnames=[HOST], matches=[b.match("/")])
 TAKER = b.http_route("dash", "team-b", hostnames=[HOST], matches=[b.match("/v1/charge")])
 OTHER_TAKER = b.http_route("pay", "team-c", hostnames=[HOST], matches=[b.match("/v2/pay")])
-
-
-def write(path: Path, *docs: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def starts(path: Path) -> list[int]:
-    """The line each YAML document of ``path`` starts on."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [1] + [n + 2 for n, line in enumerate(lines) if line == "---"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

@@ -20,6 +20,7 @@ import yaml
 
 from gwwatch.cli import main
 from tests.unit import builders as b
+from tests.unit.builders import starts, write
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "api.example.com"
@@ -33,18 +34,6 @@ DISJOINT_OWNER = b.http_route("billing", "team-a", hostnames=[HOST], created=b.t
                               matches=[b.match("/billing")])  # only a SharedHostname warning
 QUIET = b.gateway(listeners=[b.listener(hostname="*.example.com", from_="Same")])
 QUIET_ROUTE = b.http_route("site", "infra", hostnames=["www.example.com"])
-
-
-def write(path: Path, *docs: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def starts(path: Path) -> list[int]:
-    """The line each YAML document of ``path`` starts on."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [1] + [n + 2 for n, line in enumerate(lines) if line == "---"]
 
 
 def scan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
